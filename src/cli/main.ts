@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Thin wiring only: parse, then lazy-import the command. Keep imports here light (startup time).
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+/** Shared flags, added to every command that acts on a machine. */
+function common(cmd: Command): Command {
+  return cmd
+    .option('--dry-run', 'print the checklist of what would run; change nothing')
+    .option('--json', 'machine-readable output')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--verbose', 'show every command and file edit as it happens')
+    .option('--log-file <file>', 'append a full log (secrets redacted) to FILE');
+}
+
+function onTarget(cmd: Command): Command {
+  return cmd.option('--root <dir>', 'act on a root filesystem in DIR (files under DIR, commands chrooted)');
+}
+
+function joinFlags(cmd: Command): Command {
+  return cmd
+    .option('--join <token>', 'worker join token: TOKEN, @FILE or - (stdin); prefer @FILE or -')
+    .option('--k0s-version <version>', 'k0s release to install (default: current stable)')
+    .option('--k0s-mirror <url>', 'base URL holding <tag>/k0s-<tag>-<arch> and <tag>/sha256sums.txt')
+    .option('--k0s-binary <file>', 'install this k0s binary instead of downloading one')
+    .option('--check-server', "check that the token's API server answers before joining")
+    .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for k0s to run').default('120'));
+}
+
+async function dispatch(module: string, fn: string, ...args: unknown[]): Promise<void> {
+  const mod = (await import(module)) as Record<string, (...a: unknown[]) => Promise<number>>;
+  process.exitCode = await mod[fn]!(...args);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('pi-prep')
+    .description('Prepare Raspberry Pis and other Linux machines to join a k0s cluster as workers')
+    .version(version, '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      outputError: (str, write) => write(`pi-prep: ${str.replace(/^error: /, '').trim()} (see pi-prep --help)\n`),
+    });
+
+  common(onTarget(program.command('check')))
+    .description('report whether this machine (or --root DIR) can run a k0s worker; changes nothing')
+    .action((opts) => dispatch('../commands/check.js', 'checkCommand', opts));
+
+  common(joinFlags(onTarget(program.command('linux'))))
+    .description("make any systemd/OpenRC Linux that is already fit for k0s a worker (the seed's Ubuntu worker)")
+    .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exitCode = ok ? 0 : 2;
+      return;
+    }
+    const { reportError } = await import('./report-error.js');
+    process.exitCode = reportError(err);
+  }
+}
+
+await main();

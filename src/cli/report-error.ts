@@ -1,0 +1,9 @@
+import { exitCodeFor, oneLine } from '../core/errors.js';
+import { redact } from '../core/redact.js';
+
+/** The one place errors become a line on stderr and an exit code. */
+export function reportError(err: unknown): number {
+  process.stderr.write(`pi-prep: ${redact(oneLine(err))}\n`);
+  if (process.env.PI_PREP_DEBUG && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + '\n');
+  return exitCodeFor(err);
+}

@@ -1,0 +1,42 @@
+import { appendFileSync } from 'node:fs';
+import { ExitCode } from '../core/errors.js';
+import { renderJson, renderMarkdown, summaryLine } from '../core/plan.js';
+import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
+import type { Recipe } from '../core/task.js';
+import type { Target } from '../targets/target.js';
+import type { CommonFlags } from './options.js';
+
+/** Run a recipe the way every command does: checklist for dry runs, progress otherwise. */
+export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags): Promise<number> {
+  const log = logSink(flags);
+  const dryRun = Boolean(flags.dryRun);
+  try {
+    const report = await runRecipe(recipe, target, {
+      dryRun,
+      renderer: defaultRenderer(dryRun || Boolean(flags.json)),
+      log,
+    });
+    if (flags.json) process.stdout.write(renderJson(report));
+    else if (dryRun || flags.verbose) process.stdout.write(renderMarkdown(report));
+    else process.stdout.write(summaryLine(report) + '\n');
+    return report.ok ? ExitCode.ok : ExitCode.failed;
+  } catch (err) {
+    if (err instanceof RecipeFailed) {
+      if (flags.json) process.stdout.write(renderJson(err.report));
+      else if (flags.verbose) process.stdout.write(renderMarkdown(err.report));
+      if (flags.logFile) err.message += ` (full log: ${flags.logFile})`;
+    }
+    throw err;
+  } finally {
+    await target.close();
+  }
+}
+
+function logSink(flags: CommonFlags): ((line: string) => void) | undefined {
+  const verbose = flags.verbose && !flags.json;
+  if (!flags.logFile && !verbose) return undefined;
+  return (line) => {
+    if (flags.logFile) appendFileSync(flags.logFile, `${new Date().toISOString()} ${line}\n`, { mode: 0o600 });
+    if (verbose) process.stderr.write(line + '\n');
+  };
+}

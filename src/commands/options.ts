@@ -1,0 +1,60 @@
+import { stat } from 'node:fs/promises';
+import { UsageError } from '../core/errors.js';
+import type { JoinOptions } from '../steps/k0s/join.js';
+import { readJoinArg } from '../steps/k0s/token.js';
+import type { Target } from '../targets/target.js';
+
+/** Flags every acting command shares (src/cli/main.ts `common`). */
+export interface CommonFlags {
+  dryRun?: boolean;
+  json?: boolean;
+  yes?: boolean;
+  verbose?: boolean;
+  logFile?: string;
+  root?: string;
+}
+
+export interface JoinFlags {
+  join?: string;
+  k0sVersion?: string;
+  k0sMirror?: string;
+  k0sBinary?: string;
+  checkServer?: boolean;
+  waitTimeout?: string;
+}
+
+/** The target named by the flags: --root DIR, or this machine. */
+export async function targetFrom(flags: CommonFlags): Promise<Target> {
+  if (!flags.dryRun && process.getuid?.() !== 0) {
+    throw new UsageError('pi-prep changes system files and needs root: run it with sudo, or add --dry-run to see the plan');
+  }
+  if (flags.root) {
+    const st = await stat(flags.root).catch(() => undefined);
+    if (!st?.isDirectory()) throw new UsageError(`--root ${flags.root} is not a directory: give the mount point of the root filesystem`);
+    const { RootTarget } = await import('../targets/root-target.js');
+    return new RootTarget(flags.root);
+  }
+  const { LocalTarget } = await import('../targets/local-target.js');
+  return new LocalTarget();
+}
+
+/** Decode and validate --join and the k0s source flags; nothing is changed if they are bad. */
+export async function joinOptionsFrom(flags: JoinFlags, required: boolean, command: string): Promise<JoinOptions | undefined> {
+  if (!flags.join) {
+    if (required) throw new UsageError(`pi-prep ${command} needs --join @FILE (or TOKEN, or - for stdin): create a token on the controller with \`k0s token create --role worker\``);
+    return undefined;
+  }
+  if (!flags.join.startsWith('@') && flags.join !== '-') {
+    process.stderr.write('pi-prep: warning: a token given on the command line is visible in the process list; prefer --join @FILE or --join -\n');
+  }
+  const token = await readJoinArg(flags.join);
+  const waitSeconds = Number(flags.waitTimeout ?? 120);
+  if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a number of seconds: use e.g. --wait-timeout 300`);
+  if (flags.k0sMirror && !/^https?:\/\//.test(flags.k0sMirror)) throw new UsageError(`--k0s-mirror ${flags.k0sMirror} is not an http(s) URL`);
+  return {
+    token,
+    source: { version: flags.k0sVersion, mirror: flags.k0sMirror, binary: flags.k0sBinary },
+    waitSeconds,
+    checkServer: flags.checkServer,
+  };
+}

@@ -1,0 +1,107 @@
+import type { Action } from './task.js';
+import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from '../targets/target.js';
+
+/**
+ * Wraps a target to record every change as an Action. With `dryRun`, changes are only recorded
+ * (reads and readOnly commands still run), so a dry run walks the very code a real run does.
+ */
+export class RecordingTarget implements Target {
+  readonly kind: Target['kind'];
+  readonly label: string;
+  readonly liveServices: boolean;
+  actions: Action[] = [];
+
+  constructor(
+    readonly inner: Target,
+    readonly dryRun: boolean,
+  ) {
+    this.kind = inner.kind;
+    this.label = inner.label;
+    this.liveServices = inner.liveServices;
+  }
+
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    if (opts.readOnly) return this.inner.run(argv, opts);
+    this.actions.push({ kind: 'run', argv: [...argv], ...(opts.input !== undefined ? { input: 'data' as const } : {}) });
+    if (this.dryRun) return { exitCode: 0, stdout: '', stderr: '' };
+    return this.inner.run(argv, opts);
+  }
+
+  readFile(path: string): Promise<Buffer | undefined> {
+    return this.inner.readFile(path);
+  }
+
+  async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
+    const old = await this.inner.readFile(path);
+    const bytes = Buffer.byteLength(data);
+    this.actions.push({
+      kind: 'write', path, bytes,
+      ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+      ...(opts.secret ? { secret: true } : { diff: textDiff(old, data) }),
+      ...(opts.backup ? { backup: true } : {}),
+    });
+    if (!this.dryRun) await this.inner.writeFile(path, data, opts);
+  }
+
+  async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
+    this.actions.push({ kind: 'put', from: localPath, path, ...(opts.mode !== undefined ? { mode: opts.mode } : {}), ...(opts.backup ? { backup: true } : {}) });
+    if (!this.dryRun) await this.inner.putFile(localPath, path, opts);
+  }
+
+  stat(path: string): Promise<FileInfo | undefined> {
+    return this.inner.stat(path);
+  }
+
+  async mkdir(path: string, mode = 0o755): Promise<void> {
+    this.actions.push({ kind: 'mkdir', path, mode });
+    if (!this.dryRun) await this.inner.mkdir(path, mode);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    this.actions.push({ kind: 'chmod', path, mode });
+    if (!this.dryRun) await this.inner.chmod(path, mode);
+  }
+
+  async remove(path: string): Promise<void> {
+    this.actions.push({ kind: 'remove', path });
+    if (!this.dryRun) await this.inner.remove(path);
+  }
+
+  readDir(path: string): Promise<string[]> {
+    return this.inner.readDir(path);
+  }
+
+  sha256(path: string): Promise<string | undefined> {
+    return this.inner.sha256(path);
+  }
+
+  freeBytes(path: string): Promise<number | undefined> {
+    return this.inner.freeBytes(path);
+  }
+
+  facts() {
+    return this.inner.facts();
+  }
+
+  async close(): Promise<void> {}
+
+  take(): Action[] {
+    const out = this.actions;
+    this.actions = [];
+    return out;
+  }
+}
+
+/** Lines removed and added, for small text files; enough to show an edit exactly. */
+export function textDiff(old: Buffer | undefined, next: string | Buffer): string[] | undefined {
+  const a = old?.toString('utf8');
+  const b = next.toString();
+  if (b.length > 4096 || (a?.length ?? 0) > 4096 || b.includes('\0') || a?.includes('\0')) return undefined;
+  const al = a === undefined ? [] : a.split('\n');
+  const bl = b.split('\n');
+  if (al.at(-1) === '') al.pop();
+  if (bl.at(-1) === '') bl.pop();
+  const removed = al.filter((l) => !bl.includes(l)).map((l) => `- ${l}`);
+  const added = bl.filter((l) => !al.includes(l)).map((l) => `+ ${l}`);
+  return [...removed, ...added];
+}

@@ -1,0 +1,125 @@
+import { Listr } from 'listr2';
+import { RecordingTarget } from './recording-target.js';
+import { PiPrepError, TaskFailedError, oneLine } from './errors.js';
+import { describeAction } from './plan.js';
+import { redact } from './redact.js';
+import type { Recipe, RunContext } from './task.js';
+import type { RunReport, TaskReport } from './report.js';
+import type { Target } from '../targets/target.js';
+
+export type RendererName = 'default' | 'simple' | 'silent';
+
+export interface RunnerOptions {
+  dryRun: boolean;
+  /** default on a TTY, simple (plain lines) otherwise, silent for dry runs, JSON and tests. */
+  renderer?: RendererName;
+  /** Every log line and action, redacted (the --log-file). */
+  log?: (line: string) => void;
+}
+
+export function defaultRenderer(quiet: boolean): RendererName {
+  if (quiet) return 'silent';
+  return process.stdout.isTTY ? 'default' : 'simple';
+}
+
+/**
+ * Walk a recipe: check each task; done tasks are left alone, the others are applied (or, in a
+ * dry run, applied against a recording target). A failing preflight blocks the run.
+ */
+export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOptions): Promise<RunReport> {
+  const rec = new RecordingTarget(target, opts.dryRun);
+  const log = (line: string) => opts.log?.(redact(line));
+  const report: RunReport = {
+    recipe: recipe.name,
+    target: target.label,
+    dryRun: opts.dryRun,
+    ok: true,
+    tasks: recipe.tasks.map((t) => ({ id: t.id, title: t.title, status: 'not-reached', why: '', actions: [] })),
+    notes: [...recipe.notes],
+  };
+  let stopMessage: string | undefined;
+  log(`pi-prep ${recipe.name}${opts.dryRun ? ' (dry run)' : ''} on ${target.label}`);
+
+  const listr = new Listr(
+    recipe.tasks.map((task, i) => ({
+      title: task.title,
+      task: async (_: unknown, lt: { title: string; output: string; skip(msg?: string): void }) => {
+        const entry: TaskReport = report.tasks[i]!;
+        const ctx: RunContext = {
+          target: rec,
+          dryRun: opts.dryRun,
+          log: (line) => {
+            log(`  ${line}`);
+            lt.output = redact(line);
+          },
+          host: (text) => rec.actions.push({ kind: 'host', text }),
+          stopAfter: (message) => {
+            if (opts.dryRun) report.notes.push(message);
+            else stopMessage = message;
+          },
+        };
+        const check = await task.check(ctx);
+        entry.why = check.why;
+        log(`${task.title}: ${check.done ? 'done' : 'to do'}: ${check.why}`);
+        if (check.done) {
+          entry.status = 'done';
+          lt.title = `${task.title} (done: ${redact(check.why)})`;
+          return;
+        }
+        if (!task.apply) {
+          entry.status = 'blocked';
+          report.ok = false;
+          if (opts.dryRun) return;
+          throw new TaskFailedError(`${task.title}: ${check.why}`);
+        }
+        try {
+          await task.apply(ctx);
+          entry.status = opts.dryRun ? 'would-run' : 'applied';
+        } catch (err) {
+          entry.status = 'failed';
+          entry.error = oneLine(err);
+          report.ok = false;
+          throw err;
+        } finally {
+          entry.actions = rec.take();
+          for (const a of entry.actions) log(`  ${describeAction(a)}`);
+        }
+        if (stopMessage) throw new StopRun(stopMessage);
+      },
+    })),
+    {
+      concurrent: false,
+      exitOnError: true,
+      renderer: opts.renderer ?? 'silent',
+      fallbackRenderer: 'simple',
+      rendererOptions: { collapseSubtasks: false },
+      collectErrors: false,
+    } as never,
+  );
+
+  try {
+    await listr.run();
+  } catch (err) {
+    if (err instanceof StopRun) {
+      report.stoppedFor = err.message;
+      log(err.message);
+      return report;
+    }
+    log(`failed: ${oneLine(err)}`);
+    throw new RecipeFailed(report, err);
+  }
+  return report;
+}
+
+/** Thrown through listr to end a run early on purpose (reboot needed). */
+class StopRun extends Error {}
+
+/** A run that failed: carries the report so the command can still print what happened. */
+export class RecipeFailed extends PiPrepError {
+  constructor(
+    readonly report: RunReport,
+    override readonly cause: unknown,
+  ) {
+    super(oneLine(cause), cause instanceof PiPrepError ? cause.exitCode : 1);
+  }
+}

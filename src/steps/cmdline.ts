@@ -1,0 +1,81 @@
+import { TaskFailedError } from '../core/errors.js';
+import { done, todo, type Task } from '../core/task.js';
+
+/** The seed's flags. cgroup_enable=memory is the one that matters on current kernels (facts.md). */
+export const CGROUP_FLAGS = ['cgroup_enable=cpuset', 'cgroup_enable=memory', 'cgroup_memory=1'] as const;
+const DISABLE_MEMORY = 'cgroup_disable=memory';
+
+/**
+ * Add the cgroup flags to a cmdline.txt, drop cgroup_disable=memory, and keep every other
+ * parameter byte for byte and in order. The firmware reads one line: the file's first line is
+ * edited, anything after it is kept as it was. Flags go before a `--` (what follows it is init's).
+ */
+export function patchCmdline(text: string): string {
+  const nl = text.indexOf('\n');
+  const line = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
+  const rest = nl === -1 ? '' : text.slice(nl);
+  // Split keeping the separators, so untouched parameters and spacing stay as they were.
+  let parts = line.split(/(\s+)/).filter((p) => p !== '');
+  parts = dropToken(parts, DISABLE_MEMORY);
+  const present = new Set(parts);
+  const missing = CGROUP_FLAGS.filter((f) => !present.has(f));
+  if (missing.length === 0) return joinLine(parts) + rest;
+  const dashes = parts.indexOf('--');
+  const head = dashes === -1 ? parts : parts.slice(0, dashes);
+  const tail = dashes === -1 ? [] : parts.slice(dashes);
+  const trimmedHead = trimEndSpace(head);
+  const added = [...(trimmedHead.length ? [...trimmedHead, ' '] : []), missing.join(' ')];
+  const out = tail.length ? [...added, ' ', ...tail] : added;
+  return joinLine(out) + rest;
+}
+
+/** What is still wrong with a cmdline, for check and plans. */
+export function cmdlineProblems(text: string): string[] {
+  const params = new Set((text.split('\n')[0] ?? '').split(/\s+/).filter(Boolean));
+  const problems = CGROUP_FLAGS.filter((f) => !params.has(f)).map((f) => `${f} missing`);
+  if (params.has(DISABLE_MEMORY)) problems.push(`${DISABLE_MEMORY} present`);
+  return problems;
+}
+
+function dropToken(parts: string[], token: string): string[] {
+  const out: string[] = [];
+  for (const p of parts) {
+    if (p === token) {
+      if (out.length && /^\s+$/.test(out[out.length - 1]!)) out.pop();
+      continue;
+    }
+    if (/^\s+$/.test(p) && out.length === 0) continue;
+    out.push(p);
+  }
+  return out;
+}
+
+function trimEndSpace(parts: string[]): string[] {
+  const out = [...parts];
+  while (out.length && /^\s+$/.test(out[out.length - 1]!)) out.pop();
+  return out;
+}
+
+function joinLine(parts: string[]): string {
+  return parts.join('');
+}
+
+/** The shared task: cmdline.txt at `path` carries the cgroup flags (backup, atomic write). */
+export function cmdlineTask(path: () => Promise<string>): Task {
+  return {
+    id: 'cmdline',
+    title: 'cgroup flags in cmdline.txt',
+    async check(ctx) {
+      const p = await path();
+      const text = (await ctx.target.readFile(p))?.toString('utf8');
+      if (text === undefined) throw new TaskFailedError(`${p} not found on ${ctx.target.label}: is the boot partition mounted?`);
+      const problems = cmdlineProblems(text);
+      return problems.length === 0 ? done(`${p} has ${CGROUP_FLAGS.join(' ')}`) : todo(`${p}: ${problems.join(', ')}`);
+    },
+    async apply(ctx) {
+      const p = await path();
+      const text = (await ctx.target.readFile(p))!.toString('utf8');
+      await ctx.target.writeFile(p, patchCmdline(text), { backup: true });
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import { connect } from 'node:net';
+import { TaskFailedError, UsageError } from '../../core/errors.js';
+import { done, todo, type RunContext, type Task } from '../../core/task.js';
+import type { Target } from '../../targets/target.js';
+import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from './release.js';
+import type { JoinToken } from './token.js';
+
+export const TOKEN_DIR = '/etc/k0s';
+export const TOKEN_FILE = '/etc/k0s/k0stoken';
+export const K0S_BIN = '/usr/local/bin/k0s';
+
+export interface JoinOptions {
+  token: JoinToken;
+  source: K0sSourceOptions;
+  /** Where the binary goes; Alpine keeps it on the data partition. */
+  binPath?: string;
+  /** Seconds to wait for `k0s status` after `k0s start`. */
+  waitSeconds?: number;
+  /** TCP-connect to the token's API server first. */
+  checkServer?: boolean;
+}
+
+const serviceFiles = ['/etc/systemd/system/k0sworker.service', '/etc/init.d/k0sworker'];
+
+async function installedService(t: Target): Promise<string | undefined> {
+  for (const f of serviceFiles) if (await t.stat(f)) return f;
+  return undefined;
+}
+
+/**
+ * Resolve the k0s build for the target before any task runs, so a bad version or an unreachable
+ * mirror is reported up front, with nothing changed.
+ */
+export async function resolveArtifact(opts: JoinOptions, target: Target): Promise<K0sArtifact> {
+  const f = await target.facts();
+  if (!f.k0sArch) throw new UsageError(`k0s has no build for ${f.arch}: only amd64, arm64 and arm machines can be workers`);
+  return resolveK0s(opts.source, f.k0sArch);
+}
+
+/** The k0s steps every recipe ends with: binary, token, service, running. */
+export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
+  const bin = opts.binPath ?? K0S_BIN;
+  const k0s = (...args: string[]) => [bin, ...args];
+
+  const tasks: Task[] = [];
+  if (opts.checkServer) tasks.push(serverReachable(opts.token.server));
+  tasks.push(
+    {
+      id: 'k0s-binary',
+      title: `k0s binary at ${bin}`,
+      async check(ctx) {
+        const have = await ctx.target.sha256(bin);
+        if (have === a.sha256) return done(`${a.label}, SHA-256 matches`);
+        return todo(have ? `${bin} is another build than ${a.label}` : `install ${a.label}`);
+      },
+      async apply(ctx) {
+        ctx.host(a.url ? `download ${a.url} and check its SHA-256 (${a.sha256.slice(0, 12)}…)` : `use ${a.localPath} (SHA-256 ${a.sha256.slice(0, 12)}…)`);
+        const local = ctx.dryRun ? (a.localPath ?? a.url!) : await fetchK0s(a, opts.source.cacheDir);
+        await ctx.target.putFile(local, bin, { mode: 0o755 });
+      },
+    },
+    {
+      id: 'k0s-token',
+      title: `Join token in ${TOKEN_FILE} (0600)`,
+      async check(ctx) {
+        const have = (await ctx.target.readFile(TOKEN_FILE))?.toString('utf8').trim();
+        const st = await ctx.target.stat(TOKEN_FILE);
+        if (have === opts.token.raw && st?.mode === 0o600) return done(`token for ${opts.token.server} in place`);
+        // k0s re-reads the token file while running (k0s issue 7202): never replace it after a join.
+        if (have && (await installedService(ctx.target))) return done('node already joined: token file left as it is');
+        return todo(`write the token for ${opts.token.server}`);
+      },
+      async apply(ctx) {
+        await ctx.target.mkdir(TOKEN_DIR, 0o700);
+        await ctx.target.writeFile(TOKEN_FILE, opts.token.raw + '\n', { mode: 0o600, secret: true });
+      },
+    },
+    {
+      id: 'k0s-install',
+      title: 'k0s worker service installed',
+      async check(ctx) {
+        const f = await installedService(ctx.target);
+        return f ? done(`${f} exists`) : todo('no k0sworker service yet');
+      },
+      async apply(ctx) {
+        await ctx.target.run(k0s('install', 'worker', '--token-file', TOKEN_FILE));
+      },
+    },
+    {
+      id: 'k0s-start',
+      title: 'k0s worker running',
+      async check(ctx) {
+        const st = await ctx.target.run(k0s('status'), { readOnly: true, allowFailure: true }).catch(() => undefined);
+        if (st?.exitCode === 0) return done(statusSummary(st.stdout));
+        return todo('k0s status says it is not running');
+      },
+      async apply(ctx) {
+        await ctx.target.run(k0s('start'));
+        if (ctx.dryRun || !ctx.target.liveServices) return;
+        await waitRunning(ctx, k0s('status'), opts.waitSeconds ?? 120);
+      },
+    },
+  );
+  return tasks;
+}
+
+function statusSummary(stdout: string): string {
+  const get = (k: string) => new RegExp(`^${k}:\\s*(.+)$`, 'm').exec(stdout)?.[1]?.trim();
+  const parts = [get('Version'), get('Role') && `role ${get('Role')}`, get('Process ID') && `pid ${get('Process ID')}`].filter(Boolean);
+  return parts.length ? `running (${parts.join(', ')})` : 'running';
+}
+
+async function waitRunning(ctx: RunContext, argv: string[], seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const st = await ctx.target.run(argv, { readOnly: true, allowFailure: true });
+    if (st.exitCode === 0) return ctx.log(statusSummary(st.stdout));
+    if (Date.now() >= deadline) {
+      throw new TaskFailedError(`k0s did not report running within ${seconds}s: see \`journalctl -u k0sworker\` or /var/log/k0sworker.log on the node, or raise --wait-timeout`);
+    }
+    ctx.log('waiting for k0s status…');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Preflight: the API server in the token answers TCP from here. */
+export function serverReachable(server: string): Task {
+  const url = new URL(server);
+  const port = Number(url.port || 443);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return {
+    id: 'k0s-server',
+    title: `Controller API ${url.host} reachable`,
+    async check() {
+      const err = await new Promise<string | undefined>((resolve) => {
+        const sock = connect({ host, port, timeout: 5000 });
+        sock.once('connect', () => (sock.destroy(), resolve(undefined)));
+        sock.once('timeout', () => (sock.destroy(), resolve('timed out')));
+        sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      return err
+        ? todo(`cannot connect to ${url.host} (${err}): start the controller, open port ${port}, or drop --check-server`)
+        : done(`TCP ${url.host} answers`);
+    },
+  };
+}

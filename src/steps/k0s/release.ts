@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError, TaskFailedError } from '../../core/errors.js';
+import type { K0sArch } from '../../targets/facts.js';
+import { fetchOk, sha256File } from '../download.js';
+
+export const DEFAULT_K0S_MIRROR = 'https://github.com/k0sproject/k0s/releases/download';
+export const STABLE_URL = 'https://docs.k0sproject.io/stable.txt';
+
+export interface K0sSourceOptions {
+  /** A tag (v1.31.1+k0s.0, 1.31.1+k0s.0) or "stable". */
+  version?: string;
+  /** Base URL holding <tag>/k0s-<tag>-<arch> and <tag>/sha256sums.txt (and stable.txt). */
+  mirror?: string;
+  /** A k0s binary on this machine, used instead of a download. */
+  binary?: string;
+  cacheDir?: string;
+}
+
+/** What will be installed: where it comes from and the SHA-256 it must have. */
+export interface K0sArtifact {
+  label: string;
+  sha256: string;
+  url?: string;
+  localPath?: string;
+}
+
+export function normalizeTag(v: string): string {
+  const t = v.trim();
+  if (!/^v?\d+\.\d+\.\d+([+-][A-Za-z0-9.+-]+)?$/.test(t)) {
+    throw new UsageError(`--k0s-version ${v} is not a k0s version: use e.g. v1.34.1+k0s.0 or "stable"`);
+  }
+  return t.startsWith('v') ? t : `v${t}`;
+}
+
+export function assetName(tag: string, arch: K0sArch): string {
+  return `k0s-${tag}-${arch}`;
+}
+
+/** GitHub-style asset URL; `+` in tags must be %2B. */
+export function assetUrl(mirror: string, tag: string, file: string): string {
+  return `${mirror.replace(/\/+$/, '')}/${encodeURIComponent(tag)}/${encodeURIComponent(file)}`;
+}
+
+/** sha256sums.txt: `<hex> *<name>` or `<hex>  <name>` lines. */
+export function parseSums(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
+    if (m) out.set(m[2]!, m[1]!.toLowerCase());
+  }
+  return out;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'pi-prep');
+}
+
+/** Resolve version, asset and expected checksum (reads the network, changes nothing). */
+export async function resolveK0s(opts: K0sSourceOptions, arch: K0sArch): Promise<K0sArtifact> {
+  if (opts.binary) {
+    const s = await stat(opts.binary).catch(() => undefined);
+    if (!s?.isFile()) throw new UsageError(`--k0s-binary ${opts.binary} is not a file: give the path of a k0s binary for ${arch}`);
+    return { label: `k0s from ${opts.binary}`, sha256: await sha256File(opts.binary), localPath: opts.binary };
+  }
+  const mirror = opts.mirror ?? DEFAULT_K0S_MIRROR;
+  let tag: string;
+  if (!opts.version || opts.version === 'stable') {
+    const url = opts.mirror ? `${mirror.replace(/\/+$/, '')}/stable.txt` : STABLE_URL;
+    tag = normalizeTag((await (await fetchOk(url, 'the current stable k0s version')).text()).trim());
+  } else {
+    tag = normalizeTag(opts.version);
+  }
+  const name = assetName(tag, arch);
+  const sumsUrl = assetUrl(mirror, tag, 'sha256sums.txt');
+  const sums = parseSums(await (await fetchOk(sumsUrl, `k0s ${tag} checksums`, '--k0s-version')).text());
+  const sha256 = sums.get(name);
+  if (!sha256) throw new UsageError(`k0s ${tag} lists no ${name} in ${sumsUrl}: check --k0s-version (arch ${arch})`);
+  return { label: `k0s ${tag} (${arch})`, sha256, url: assetUrl(mirror, tag, name) };
+}
+
+/**
+ * A verified copy on this machine: from the cache when its hash matches, otherwise downloaded to
+ * a temp file, checked against the published SHA-256, then moved into the cache.
+ */
+export async function fetchK0s(a: K0sArtifact, cacheDir = defaultCacheDir()): Promise<string> {
+  if (a.localPath) return a.localPath;
+  const dir = join(cacheDir, 'k0s');
+  await mkdir(dir, { recursive: true });
+  const dest = join(dir, a.sha256);
+  if ((await stat(dest).catch(() => undefined)) && (await sha256File(dest)) === a.sha256) return dest;
+  const tmp = `${dest}.part`;
+  const res = await fetchOk(a.url!, a.label, '--k0s-version');
+  const expected = Number(res.headers.get('content-length') ?? NaN);
+  const hash = createHash('sha256');
+  let got = 0;
+  const out = createWriteStream(tmp, { mode: 0o755 });
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      got += chunk.length;
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    }
+  } catch (err) {
+    out.destroy();
+    await rm(tmp, { force: true });
+    throw new TaskFailedError(`the download of ${a.label} broke off after ${got} bytes (${(err as Error).message}): nothing was installed; run again`);
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  const sum = hash.digest('hex');
+  if (!Number.isNaN(expected) && got !== expected) {
+    await rm(tmp, { force: true });
+    throw new TaskFailedError(`the download of ${a.label} ended early (${got} of ${expected} bytes): nothing was installed; run again`);
+  }
+  if (sum !== a.sha256) {
+    await rm(tmp, { force: true });
+    throw new TaskFailedError(`${a.label} from ${a.url} does not match its published SHA-256 (got ${sum.slice(0, 12)}…, want ${a.sha256.slice(0, 12)}…): nothing was installed; check --k0s-mirror`);
+  }
+  await rename(tmp, dest);
+  return dest;
+}

@@ -1,0 +1,75 @@
+import type { Facts } from './facts.js';
+
+export interface RunOptions {
+  /** Fed to the command's stdin (how secrets reach a process: never through argv). */
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  /** Working directory on the target. */
+  cwd?: string;
+  /** Return the result instead of throwing when the exit code is not 0. */
+  allowFailure?: boolean;
+  /** Called with each line of output as it arrives (long builds). */
+  onLine?: (line: string) => void;
+  /** The command only reads: dry-run executes it too. */
+  readOnly?: boolean;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface FileInfo {
+  type: 'file' | 'dir' | 'symlink' | 'block' | 'char' | 'other';
+  mode: number; // permission bits only
+  size: number;
+  uid: number;
+  gid: number;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  /** Contents are a secret: plans show that the file is written, never what. */
+  secret?: boolean;
+  /** Copy the old file to PATH.pi-prep.bak before the first change (boot files). */
+  backup?: boolean;
+}
+
+/**
+ * Where a recipe acts. Paths are absolute paths as seen on the target, whatever its kind.
+ * Writes are atomic: temp file in the same directory, fsync, rename.
+ */
+export interface Target {
+  readonly kind: 'local' | 'root' | 'ssh';
+  /** For messages: "this machine", "root /mnt/pi", "pi@pi4". */
+  readonly label: string;
+  /** Whether services can be started now (not in a root directory). */
+  readonly liveServices: boolean;
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  readFile(path: string): Promise<Buffer | undefined>;
+  writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<void>;
+  /** Copy a file from this machine onto the target (large binaries), atomically. */
+  putFile(localPath: string, path: string, opts?: WriteOptions): Promise<void>;
+  stat(path: string): Promise<FileInfo | undefined>;
+  mkdir(path: string, mode?: number): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  remove(path: string): Promise<void>;
+  readDir(path: string): Promise<string[]>;
+  /** SHA-256 (hex) of a file, computed where the file is; undefined when missing. */
+  sha256(path: string): Promise<string | undefined>;
+  /** Free bytes on the filesystem holding path (nearest existing parent). */
+  freeBytes(path: string): Promise<number | undefined>;
+  facts(): Promise<Facts>;
+  close(): Promise<void>;
+}
+
+export async function readText(target: Target, path: string): Promise<string | undefined> {
+  const buf = await target.readFile(path);
+  return buf?.toString('utf8');
+}
+
+export async function exists(target: Target, path: string): Promise<boolean> {
+  return (await target.stat(path)) !== undefined;
+}

@@ -1,0 +1,44 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Route {
+  body: Buffer | string;
+  /** Send fewer bytes than Content-Length says, then close. */
+  truncateTo?: number;
+  status?: number;
+}
+
+/** A real HTTP server on 127.0.0.1 that records every path it was asked for. */
+export class TestHttpServer {
+  readonly routes = new Map<string, Route>();
+  readonly requests: string[] = [];
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+      this.requests.push(path);
+      const route = this.routes.get(path);
+      if (!route) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      const body = Buffer.from(route.body);
+      res.writeHead(route.status ?? 200, { 'content-length': body.length, 'content-type': 'application/octet-stream' });
+      if (route.truncateTo !== undefined) {
+        res.write(body.subarray(0, route.truncateTo), () => res.destroy());
+        return;
+      }
+      res.end(body);
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+  }
+}

@@ -1,0 +1,183 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildRoot, osRelease, removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
+import { runCli } from '../helpers/cli.js';
+import { treeHash } from '../helpers/tree-hash.js';
+import { TAG, k0sReleaseServer, kernelConfig, sampleControllerToken, sampleWorkerToken } from '../helpers/k0s-release.js';
+import type { TestHttpServer } from '../helpers/http-server.js';
+
+const RELEASE = '6.1.0-test';
+
+/** A loopback port nobody listens on: bound, then released. */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function workerRoot(arch: 'arm64' | 'amd64', kconfig = kernelConfig()): string {
+  return buildRoot({
+    arch,
+    init: 'systemd',
+    files: {
+      '/etc/os-release': osRelease('ubuntu', '24.04', 'Ubuntu 24.04 LTS', 'ID_LIKE=debian\n'),
+      '/proc/sys/kernel/osrelease': `${RELEASE}\n`,
+      [`/boot/config-${RELEASE}`]: kconfig,
+      '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
+      '/proc/meminfo': 'MemTotal:        3884376 kB\n',
+    },
+  });
+}
+
+describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () => {
+  let server: TestHttpServer;
+  let work: string;
+  let tokenFile: string;
+  const roots: string[] = [];
+
+  before(async () => {
+    ({ server } = await k0sReleaseServer());
+    work = mkdtempSync(join(tmpdir(), 'pi-prep-linux-'));
+    tokenFile = join(work, 'worker.token');
+    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n');
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(work, { recursive: true, force: true });
+    roots.forEach(removeRoot);
+  });
+
+  const args = (root: string, ...more: string[]) => [
+    'linux', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG, ...more,
+  ];
+  const env = () => ({ XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) });
+
+  for (const arch of ['arm64', 'amd64'] as const) {
+    it(`joins an ${arch} root, and a second run changes nothing`, async () => {
+      const root = workerRoot(arch);
+      roots.push(root);
+      server.requests.length = 0;
+      const first = await runCli(args(root), { env: env() });
+      assert.equal(first.code, 0, first.stderr);
+      assert.ok(server.requests.includes(`/${TAG}/sha256sums.txt`), 'checksums fetched');
+      assert.ok(server.requests.includes(`/${TAG}/k0s-${TAG}-${arch}`), `the ${arch} asset was downloaded`);
+      assert.ok(!server.requests.some((r) => r.endsWith(arch === 'arm64' ? '-amd64' : '-arm64')), 'no other arch');
+      assert.match(readFileSync(join(root, 'usr/local/bin/k0s'), 'utf8'), new RegExp(`stand-in for ${arch}`));
+
+      const tok = statSync(join(root, 'etc/k0s/k0stoken'));
+      assert.equal(tok.mode & 0o777, 0o600);
+      assert.equal(statSync(join(root, 'etc/k0s')).mode & 0o777, 0o700);
+      assert.equal(readFileSync(join(root, 'etc/k0s/k0stoken'), 'utf8').trim(), readFileSync(tokenFile, 'utf8').trim());
+
+      const calls = standInCalls(root).filter((c) => c[1] !== 'status');
+      assert.deepEqual(calls, [
+        ['k0s', 'install', 'worker', '--token-file', '/etc/k0s/k0stoken'],
+        ['k0s', 'start'],
+      ]);
+
+      const before2 = treeHash(root, [STANDIN_LOG]);
+      const second = await runCli(args(root), { env: env() });
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(treeHash(root, [STANDIN_LOG]), before2, 'second run changed nothing');
+      assert.deepEqual(standInCalls(root).filter((c) => c[1] !== 'status'), calls, 'no new install or start');
+      assert.match(second.stdout, /already done, 0 changed/);
+    });
+  }
+
+  it('dry run prints the exact plan and changes nothing', async () => {
+    const root = workerRoot('arm64');
+    roots.push(root);
+    const before = treeHash(root);
+    const res = await runCli(args(root, '--dry-run'), { env: env() });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(treeHash(root), before, 'root unchanged');
+    assert.match(res.stdout, /- \[x\] Kernel and cgroups fit for a k0s worker \(done:/);
+    assert.match(res.stdout, new RegExp(`copy .* to /usr/local/bin/k0s \\(mode 0755\\)`));
+    assert.match(res.stdout, /write \/etc\/k0s\/k0stoken \(contents redacted, mode 0600\)/);
+    assert.match(res.stdout, /run `\/usr\/local\/bin\/k0s install worker --token-file \/etc\/k0s\/k0stoken`/);
+    assert.match(res.stdout, /run `\/usr\/local\/bin\/k0s start`/);
+    assert.ok(!res.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
+  });
+
+  it('refuses a kernel without a required option, naming it and the fix', async () => {
+    const root = workerRoot('amd64', kernelConfig(['NETFILTER_XT_MATCH_COMMENT']));
+    roots.push(root);
+    const before = treeHash(root);
+    const res = await runCli(args(root), { env: env() });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /CONFIG_NETFILTER_XT_MATCH_COMMENT/);
+    assert.match(res.stderr, /fix:/);
+    assert.equal(treeHash(root), before);
+  });
+
+  describe('bad input and broken downloads: one line, right exit code, nothing installed', () => {
+    const cases: { name: string; code: number; pattern: RegExp; setup: (root: string) => Promise<string[]> }[] = [
+      {
+        name: 'corrupt download', code: 1, pattern: /does not match its published SHA-256/,
+        setup: async (root) => {
+          const route = server.routes.get(`/${TAG}/k0s-${TAG}-amd64`)!;
+          server.routes.set(`/${TAG}/k0s-${TAG}-amd64`, { body: Buffer.from(route.body).toString().replace('stand-in', 'tampered') });
+          return args(root);
+        },
+      },
+      {
+        name: 'truncated download', code: 1, pattern: /ended early|broke off/,
+        setup: async (root) => {
+          const route = server.routes.get(`/${TAG}/k0s-${TAG}-amd64`)!;
+          server.routes.set(`/${TAG}/k0s-${TAG}-amd64`, { body: route.body, truncateTo: 100 });
+          return args(root);
+        },
+      },
+      { name: 'unknown version (404)', code: 2, pattern: /HTTP 404.*--k0s-version/, setup: async (root) => [...args(root).slice(0, -2), '--k0s-version', 'v9.9.9+k0s.0'] },
+      {
+        name: 'unreachable mirror', code: 1, pattern: /cannot reach 127\.0\.0\.1:\d+ .*ECONNREFUSED/,
+        setup: async (root) => ['linux', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', `http://127.0.0.1:${await closedPort()}`, '--k0s-version', TAG],
+      },
+      { name: 'garbage token', code: 2, pattern: /join token is not base64/, setup: async (root) => ['linux', '--root', root, '--join', 'not a token!', '--k0s-mirror', server.url] },
+      {
+        name: 'controller token', code: 2, pattern: /controller token, not a worker token/,
+        setup: async (root) => {
+          const f = join(work, 'controller.token');
+          writeFileSync(f, await sampleControllerToken());
+          return ['linux', '--root', root, '--join', `@${f}`, '--k0s-mirror', server.url];
+        },
+      },
+      { name: 'missing token file', code: 2, pattern: /cannot read the join token file/, setup: async (root) => ['linux', '--root', root, '--join', '@/nonexistent/token'] },
+      { name: 'empty token file', code: 2, pattern: /is empty/, setup: async (root) => { const f = join(work, 'empty'); writeFileSync(f, '\n'); return ['linux', '--root', root, '--join', `@${f}`]; } },
+      { name: 'unknown flag', code: 2, pattern: /unknown option '--frobnicate'/, setup: async (root) => [...args(root), '--frobnicate'] },
+      { name: 'missing --join', code: 2, pattern: /needs --join/, setup: async (root) => ['linux', '--root', root] },
+      { name: 'missing --root dir', code: 2, pattern: /--root \/nonexistent is not a directory/, setup: async () => ['linux', '--root', '/nonexistent', '--join', `@${tokenFile}`] },
+    ];
+    for (const c of cases) {
+      it(c.name, async () => {
+        const { server: fresh } = await k0sReleaseServer();
+        const saved = server;
+        server = fresh;
+        try {
+          const root = workerRoot('amd64');
+          roots.push(root);
+          const before = treeHash(root);
+          const res = await runCli(await c.setup(root), { env: env() });
+          assert.equal(res.code, c.code, `${res.stderr}${res.stdout}`);
+          // Progress lines (listr's ✖) may precede it; the error itself is one line, and last.
+          const errLines = res.stderr.trim().split('\n').filter((l) => l.startsWith('pi-prep:') && !l.startsWith('pi-prep: joining') && !l.includes('warning:'));
+          assert.equal(errLines.length, 1, res.stderr);
+          assert.match(errLines[0]!, c.pattern);
+          assert.equal(res.stderr.trim().split('\n').at(-1), errLines[0]);
+          assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
+          assert.equal(existsSync(join(root, 'usr/local/bin/k0s')), false, 'nothing installed');
+          assert.equal(treeHash(root), before, 'root unchanged');
+        } finally {
+          await fresh.stop();
+          server = saved;
+        }
+      });
+    }
+  });
+});
