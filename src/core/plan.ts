@@ -66,7 +66,7 @@ export function summaryLine(r: RunReport): string {
   if (r.dryRun) {
     const blocked = count('blocked');
     return blocked > 0
-      ? `Not feasible: ${blocked} requirement(s) blocked. Fix them, then run again.`
+      ? `Not feasible: ${blocked} requirement${blocked === 1 ? "" : "s"} blocked. Fix ${blocked === 1 ? "it" : "them"}, then run again.`
       : `${count('done')} done, ${count('would-run')} would run. Nothing was changed.`;
   }
   const base = `${count('done')} already done, ${count('applied')} changed`;

@@ -31,10 +31,16 @@ async function installedService(t: Target): Promise<string | undefined> {
  * Resolve the k0s build for the target before any task runs, so a bad version or an unreachable
  * mirror is reported up front, with nothing changed.
  */
-export async function resolveArtifact(opts: JoinOptions, target: Target): Promise<K0sArtifact> {
+export async function resolveArtifact(opts: JoinOptions, target: Target, dryRun = false): Promise<K0sArtifact> {
   const f = await target.facts();
   if (!f.k0sArch) throw new UsageError(`k0s has no build for ${f.arch}: only amd64, arm64 and arm machines can be workers`);
-  return resolveK0s(opts.source, f.k0sArch);
+  try {
+    return await resolveK0s(opts.source, f.k0sArch);
+  } catch (err) {
+    // A plan can still be shown offline; a bad version (UsageError) is still bad input.
+    if (!dryRun || !(err instanceof TaskFailedError)) throw err;
+    return { label: `k0s ${opts.source.version ?? 'stable'} (${f.k0sArch})`, sha256: '', unresolved: err.message };
+  }
 }
 
 /** The k0s steps every recipe ends with: binary, token, service, running. */
@@ -49,11 +55,13 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
       id: 'k0s-binary',
       title: `k0s binary at ${bin}`,
       async check(ctx) {
+        if (a.unresolved) return todo(`install ${a.label}; the release could not be looked up now: ${a.unresolved}`);
         const have = await ctx.target.sha256(bin);
         if (have === a.sha256) return done(`${a.label}, SHA-256 matches`);
         return todo(have ? `${bin} is another build than ${a.label}` : `install ${a.label}`);
       },
       async apply(ctx) {
+        if (a.unresolved) return ctx.host(`download ${a.label} and check its SHA-256 against the release's sha256sums.txt`);
         ctx.host(a.url ? `download ${a.url} and check its SHA-256 (${a.sha256.slice(0, 12)}…)` : `use ${a.localPath} (SHA-256 ${a.sha256.slice(0, 12)}…)`);
         const local = ctx.dryRun ? (a.localPath ?? a.url!) : await fetchK0s(a, opts.source.cacheDir);
         await ctx.target.putFile(local, bin, { mode: 0o755 });

@@ -26,6 +26,8 @@ export interface K0sArtifact {
   sha256: string;
   url?: string;
   localPath?: string;
+  /** Dry run only: the release could not be looked up now (no network); the plan says so. */
+  unresolved?: string;
 }
 
 export function normalizeTag(v: string): string {

@@ -1,0 +1,48 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decodeJoinToken, encodeJoinToken } from '../../src/steps/k0s/token.js';
+import { clearSecrets, redact, REDACTED } from '../../src/core/redact.js';
+import { renderJson, renderMarkdown, summaryLine } from '../../src/core/plan.js';
+import { oneLine } from '../../src/core/errors.js';
+import type { RunReport } from '../../src/core/report.js';
+
+const secretArb = fc.tuple(fc.stringMatching(/^[a-z0-9]{6}$/), fc.stringMatching(/^[a-z0-9]{16}$/)).map(([a, b]) => `${a}.${b}`);
+
+describe('redaction', () => {
+  it('no rendered output ever carries a decoded token or its bootstrap secret', async () => {
+    await fc.assert(
+      fc.asyncProperty(secretArb, fc.string(), fc.string(), async (secret, before, after) => {
+        const raw = await encodeJoinToken({ server: 'https://127.0.0.1:6443', user: 'kubelet-bootstrap', token: secret });
+        decodeJoinToken(raw);
+        // A careless task could put the token anywhere: titles, reasons, argv, diffs, notes, errors.
+        const leak = `${before}${raw}${after}`;
+        const report: RunReport = {
+          recipe: 'linux', target: 'this machine', dryRun: true, ok: true,
+          tasks: [{
+            id: 't', title: `title ${leak}`, status: 'would-run', why: `why ${secret}`,
+            actions: [
+              { kind: 'run', argv: ['k0s', 'install', 'worker', '--token', raw] },
+              { kind: 'write', path: '/etc/x', bytes: 3, diff: [`+ ${leak}`] },
+              { kind: 'host', text: `echo ${secret}` },
+            ],
+          }],
+          notes: [leak],
+        };
+        for (const out of [renderMarkdown(report), renderJson(report), redact(summaryLine(report)), redact(oneLine(new Error(leak)))]) {
+          assert.ok(!out.includes(raw), 'raw token leaked');
+          assert.ok(!out.includes(secret), 'bootstrap token leaked');
+          assert.ok(!out.includes(secret.split('.')[1]!), 'bootstrap secret leaked');
+        }
+        assert.ok(renderMarkdown(report).includes(REDACTED));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('leaves text without secrets alone', () => {
+    clearSecrets();
+    fc.assert(fc.property(fc.string(), (s) => assert.equal(redact(s), s)));
+    assert.equal(redact('k0s install worker --token-file /etc/k0s/k0stoken'), 'k0s install worker --token-file /etc/k0s/k0stoken');
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { decodeJoinToken, encodeJoinToken, readJoinArg } from '../../src/steps/k0s/token.js';
+import { UsageError } from '../../src/core/errors.js';
+
+const hostArb = fc.oneof(fc.ipV4(), fc.domain());
+const secretArb = fc.tuple(fc.stringMatching(/^[a-z0-9]{6}$/), fc.stringMatching(/^[a-z0-9]{16}$/)).map(([a, b]) => `${a}.${b}`);
+
+describe('join token decoding', () => {
+  it('round-trips any worker token: server and user come back, raw is the base64', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostArb, fc.integer({ min: 1, max: 65535 }), secretArb, async (host, port, secret) => {
+        const server = `https://${host}:${port}`;
+        const raw = await encodeJoinToken({ server, user: 'kubelet-bootstrap', token: secret });
+        // Tokens arrive wrapped, with trailing newlines: whitespace is not part of the token.
+        const wrapped = raw.replace(/(.{76})/g, '$1\n') + '\n';
+        const t = decodeJoinToken(wrapped);
+        assert.equal(t.raw, raw);
+        assert.equal(t.user, 'kubelet-bootstrap');
+        assert.equal(new URL(t.server).port || '443', String(port === 443 ? 443 : port));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('rejects every other input with a UsageError (never another error)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.base64String(), fc.uint8Array().map((b) => Buffer.from(b).toString('base64'))), (s) => {
+        try {
+          decodeJoinToken(s);
+        } catch (err) {
+          assert.ok(err instanceof UsageError, `${(err as Error).name}: ${(err as Error).message}`);
+          assert.ok(!(err as Error).message.includes('\n'));
+          return;
+        }
+        assert.fail(`accepted ${JSON.stringify(s)}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses a controller token, naming the fix', async () => {
+    const raw = await encodeJoinToken({ server: 'https://10.0.0.1:6443', user: 'controller-bootstrap', token: 'abcdef.0123456789abcdef' });
+    assert.throws(() => decodeJoinToken(raw), /controller token, not a worker token: create one on the controller with `k0s token create --role worker`/);
+  });
+
+  it('refuses gzip that holds no kubeconfig, and non-https servers', async () => {
+    assert.throws(() => decodeJoinToken(gzipSync('just: [text').toString('base64')), /holds no kubeconfig/);
+    assert.throws(() => decodeJoinToken(gzipSync('a: 1\n').toString('base64')), /with a server and a user/);
+    const http = await encodeJoinToken({ server: 'http://10.0.0.1:6443', user: 'kubelet-bootstrap', token: 'abcdef.0123456789abcdef' });
+    assert.throws(() => decodeJoinToken(http), /is not https/);
+  });
+
+  it('reads @FILE and - (stdin); empty and missing files are usage errors', async () => {
+    const raw = await encodeJoinToken({ server: 'https://127.0.0.1:6443', user: 'kubelet-bootstrap', token: 'abcdef.0123456789abcdef' });
+    assert.equal((await readJoinArg('-', async () => raw + '\n')).raw, raw);
+    await assert.rejects(readJoinArg('@/nonexistent/token'), /cannot read the join token file \/nonexistent\/token/);
+    await assert.rejects(readJoinArg('-', async () => '   \n'), /join token is empty/);
+  });
+});
