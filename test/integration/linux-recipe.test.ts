@@ -105,6 +105,43 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     assert.ok(!res.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
   });
 
+  it('--check-server blocks when the API server does not answer, and passes when it does', async () => {
+    const root = workerRoot('amd64');
+    roots.push(root);
+    const port = await closedPort();
+    const { encodeJoinToken } = await import('../../src/steps/k0s/token.js');
+    const f = join(work, 'port.token');
+    writeFileSync(f, await encodeJoinToken({ server: `https://127.0.0.1:${port}`, user: 'kubelet-bootstrap', token: 'abcdef.0123456789abcdef' }));
+    const common = ['linux', '--root', root, '--join', `@${f}`, '--k0s-mirror', server.url, '--k0s-version', TAG, '--check-server', '--dry-run'];
+    const closed = await runCli(common, { env: env() });
+    assert.equal(closed.code, 1);
+    assert.match(closed.stdout, new RegExp(`- \\[ \\] Controller API 127\\.0\\.0\\.1:${port} reachable \\(blocked: cannot connect .*ECONNREFUSED`));
+    const { createServer } = await import('node:net');
+    const api = createServer((s) => s.end());
+    await new Promise<void>((r) => api.listen(port, '127.0.0.1', r));
+    try {
+      const open = await runCli(common, { env: env() });
+      assert.equal(open.code, 0, open.stdout + open.stderr);
+      assert.match(open.stdout, /- \[x\] Controller API .* reachable \(done: TCP/);
+    } finally {
+      api.close();
+    }
+  });
+
+  it('--log-file and --verbose record every action, with the token redacted', async () => {
+    const root = workerRoot('arm64');
+    roots.push(root);
+    const logFile = join(work, 'run.log');
+    const res = await runCli(args(root, '--verbose', '--log-file', logFile), { env: env() });
+    assert.equal(res.code, 0, res.stderr);
+    const log = readFileSync(logFile, 'utf8');
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    assert.match(log, /run `\/usr\/local\/bin\/k0s install worker --token-file \/etc\/k0s\/k0stoken`/);
+    assert.match(log, /write \/etc\/k0s\/k0stoken \(contents redacted, mode 0600\)/);
+    assert.equal(statSync(logFile).mode & 0o777, 0o600);
+    for (const out of [log, res.stdout, res.stderr]) assert.ok(!out.includes(token), 'token leaked');
+  });
+
   it('refuses a kernel without a required option, naming it and the fix', async () => {
     const root = workerRoot('amd64', kernelConfig(['NETFILTER_XT_MATCH_COMMENT']));
     roots.push(root);
