@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   qemu-user-static binfmt-support busybox-static   # the arm64 "Pi in a chroot"
   fdisk dosfstools mtools e2fsprogs util-linux      # cards and images, through offsets
-  openssh-server openssh-client                     # a real sshd on 127.0.0.1
+  openssh-server openssh-client sudo                # a real sshd on 127.0.0.1; sudo for the non-root SSH user
   git linux-source gcc-aarch64-linux-gnu libc6-dev-arm64-cross bc bison flex libssl-dev make kmod cpio xz-utils
 )
 missing=()

@@ -15,8 +15,15 @@ function common(cmd: Command): Command {
     .option('--log-file <file>', 'append a full log (secrets redacted) to FILE');
 }
 
+const repeat = (value: string, previous: string[] = []) => [...previous, value];
+
 function onTarget(cmd: Command): Command {
-  return cmd.option('--root <dir>', 'act on a root filesystem in DIR (files under DIR, commands chrooted)');
+  return cmd
+    .option('--root <dir>', 'act on a root filesystem in DIR (files under DIR, commands chrooted)')
+    .option('--host <[user@]host[:port]>', 'act on this machine over SSH; repeat for several at once (docs/remote.md)', repeat)
+    .option('--inventory <file>', 'act on every host in this YAML file, in parallel (docs/fleet.md)')
+    .option('--parallel <n>', 'how many hosts of a fleet at a time', '4')
+    .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat);
 }
 
 function joinFlags(cmd: Command): Command {
@@ -29,7 +36,17 @@ function joinFlags(cmd: Command): Command {
     .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for k0s to run').default('120'));
 }
 
+/** The command being run and the raw arguments: a fleet re-runs the command once per host. */
+let acting: Command | undefined;
+let rawArgs: string[] = [];
+
 async function dispatch(module: string, fn: string, ...args: unknown[]): Promise<void> {
+  const flags = args[0] as { host?: string[]; inventory?: string } | undefined;
+  if (acting && flags && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
+    const { fleetCommand } = await import('../fleet/fleet-command.js');
+    process.exitCode = await fleetCommand(acting, rawArgs, flags);
+    return;
+  }
   const mod = (await import(module)) as Record<string, (...a: unknown[]) => Promise<number>>;
   process.exitCode = await mod[fn]!(...args);
 }
@@ -42,6 +59,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({
       outputError: (str, write) => write(`pi-prep: ${str.replace(/^error: /, '').trim()} (see pi-prep --help)\n`),
+    })
+    .hook('preAction', (_program, command) => {
+      acting = command;
     });
 
   common(onTarget(program.command('check')))
@@ -57,6 +77,7 @@ export function buildProgram(): Command {
 
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram();
+  rawArgs = argv.slice(2);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -12,6 +12,11 @@ export interface CommonFlags {
   verbose?: boolean;
   logFile?: string;
   root?: string;
+  /** `--host [USER@]HOST[:PORT]` (repeatable; more than one is a fleet, see src/fleet/). */
+  host?: string | string[];
+  sshOption?: string[];
+  inventory?: string;
+  parallel?: string;
 }
 
 export interface JoinFlags {
@@ -23,8 +28,17 @@ export interface JoinFlags {
   waitTimeout?: string;
 }
 
-/** The target named by the flags: --root DIR, or this machine. */
+/** The target named by the flags: --host over SSH, --root DIR, or this machine. */
 export async function targetFrom(flags: CommonFlags): Promise<Target> {
+  const hosts = [flags.host ?? []].flat();
+  if (hosts.length > 0 || flags.inventory) {
+    // Over SSH the local user needs no root: the remote side uses root or sudo -n.
+    if (hosts.length !== 1 || flags.inventory) throw new UsageError('several hosts are a fleet: pi-prep runs them from the command line (give --host once here)');
+    if (flags.root) throw new UsageError('--root and --host name different machines: give one of them');
+    const { parseHostSpec, checkSshOption } = await import('../targets/ssh-spec.js');
+    const { SshTarget } = await import('../targets/ssh-target.js');
+    return new SshTarget({ ...parseHostSpec(hosts[0]!), options: (flags.sshOption ?? []).map(checkSshOption) });
+  }
   if (!flags.dryRun && process.getuid?.() !== 0) {
     throw new UsageError('pi-prep changes system files and needs root: run it with sudo, or add --dry-run to see the plan');
   }

@@ -1,0 +1,141 @@
+import type { Command } from 'commander';
+import { ExitCode, UsageError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
+import { hostFromFlag, readInventory, type FleetHost } from './inventory.js';
+import { runHost, type HostResult } from './run-host.js';
+import { renderSummary } from './summary.js';
+
+/** Flags that pick the fleet itself; they are not handed on to each host's run. */
+const FLEET_FLAGS = ['--host', '--inventory', '--parallel'];
+/** Flags an inventory may not set per host. */
+const NOT_PER_HOST = new Set(['host', 'inventory', 'parallel', 'root']);
+
+export interface FleetFlags {
+  host?: string[];
+  inventory?: string;
+  parallel?: string;
+  json?: boolean;
+}
+
+/**
+ * Run one command on many hosts: each host is its own pi-prep process (own SSH connection, own
+ * secrets registry, own exit code), at most --parallel at a time. Their output is shown line by
+ * line with the host's name in front; a table sums up at the end. One host failing stops no other.
+ */
+export async function fleetCommand(command: Command, rawArgs: string[], flags: FleetFlags): Promise<number> {
+  const hosts = [...(flags.host ?? []).map(hostFromFlag), ...(flags.inventory ? await readInventory(flags.inventory) : [])];
+  const parallel = Number(flags.parallel ?? 4);
+  if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--parallel ${flags.parallel} is not a whole number of hosts: use e.g. --parallel 4`);
+  if (rawArgs.some((a) => a === '--root' || a.startsWith('--root='))) throw new UsageError('--root names one local directory and cannot be combined with a fleet: drop --root or the hosts');
+  checkNames(hosts);
+  const known = new Map(command.options.map((o) => [o.long?.replace(/^--/, ''), o]));
+  for (const h of hosts) {
+    for (const k of Object.keys(h.flags)) {
+      const opt = known.get(k);
+      if (!opt || NOT_PER_HOST.has(k)) throw new UsageError(`the inventory sets "${k}" for host ${h.name}, which pi-prep ${command.name()} has no per-host flag for: see pi-prep ${command.name()} --help`);
+    }
+  }
+
+  const shared = stripFleetFlags(rawArgs.slice(rawArgs.indexOf(command.name()) + 1));
+  // Per-host ssh options go first: ssh keeps the first value it is given for an option.
+  const argvs = hosts.map((h) => [command.name(), ...h.sshOptions.flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]);
+  // `--join -` reads the token once here and hands it to each host's run on its stdin.
+  const stdin = argvs.some(readsStdin) ? await readAllStdin() : undefined;
+
+  const json = Boolean(flags.json);
+  if (!json) process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts, ${Math.min(parallel, hosts.length)} at a time\n`);
+  const width = Math.max(...hosts.map((h) => h.name.length));
+  const results = await pool(hosts, parallel, (h, i) =>
+    runHost(h, argvs[i]!, { input: readsStdin(argvs[i]!) ? stdin : undefined, json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
+  );
+
+  if (json) {
+    process.stdout.write(redact(JSON.stringify({ ok: results.every((r) => r.exitCode === 0), hosts: results.map(jsonEntry) }, null, 2)) + '\n');
+  } else {
+    process.stdout.write(redact(renderSummary(results)));
+  }
+  return fleetExitCode(results);
+}
+
+/** 0 when every host succeeded; otherwise the failing hosts' code when they agree, else 1. */
+export function fleetExitCode(results: HostResult[]): number {
+  const codes = new Set(results.filter((r) => r.exitCode !== 0).map((r) => r.exitCode));
+  if (codes.size === 0) return ExitCode.ok;
+  if (codes.size === 1) {
+    const [code] = codes;
+    if (code === ExitCode.usage || code === ExitCode.refused) return code;
+  }
+  return ExitCode.failed;
+}
+
+function checkNames(hosts: FleetHost[]): void {
+  const seen = new Set<string>();
+  for (const h of hosts) {
+    if (seen.has(h.name)) throw new UsageError(`host ${h.name} is named twice: give each host once`);
+    seen.add(h.name);
+  }
+}
+
+/** Remove --host/--inventory/--parallel (both `--flag value` and `--flag=value`). */
+export function stripFleetFlags(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (FLEET_FLAGS.includes(a)) {
+      i++;
+      continue;
+    }
+    if (FLEET_FLAGS.some((f) => a.startsWith(`${f}=`))) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+function hostArgs(h: FleetHost): string[] {
+  const { user, host, port } = h.address;
+  const spec = `${user ? `${user}@` : ''}${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
+  const out = ['--host', spec];
+  for (const [k, v] of Object.entries(h.flags)) {
+    if (v === true) out.push(`--${k}`);
+    else for (const one of [v].flat()) out.push(`--${k}`, one);
+  }
+  return out;
+}
+
+function readsStdin(argv: string[]): boolean {
+  return argv.some((a, i) => (a === '--join' && argv[i + 1] === '-') || a === '--join=-');
+}
+
+async function readAllStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Run at most `limit` at a time, results in input order. */
+async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function jsonEntry(r: HostResult): Record<string, unknown> {
+  let report: unknown;
+  try {
+    report = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+  } catch {
+    report = undefined;
+  }
+  return { host: r.name, address: r.address, exitCode: r.exitCode, seconds: r.seconds, ...(r.error ? { error: r.error } : {}), ...(report ? { report } : {}) };
+}

@@ -1,0 +1,297 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CommandError, RefusedError, TaskFailedError } from '../core/errors.js';
+import { quoteArgv } from '../core/quote.js';
+import { redact } from '../core/redact.js';
+import { probeFacts, type Facts } from './facts.js';
+import { formatAddress, type SshAddress } from './ssh-spec.js';
+import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from './target.js';
+
+export interface SshTargetOptions extends SshAddress {
+  /** `--ssh-option`s, given to ssh before pi-prep's own defaults (ssh keeps the first value). */
+  options?: readonly string[];
+  /** One connection per host, shared by every command (default). Off only for measurements. */
+  multiplex?: boolean;
+}
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** sshd allows 10 sessions per connection by default (MaxSessions); stay below it. */
+const MAX_SESSIONS = 8;
+/** Exit code the file scripts use for "no such file". */
+const MISSING = 3;
+
+/**
+ * Fixed sh scripts for file operations; paths and modes arrive as "$1".."$3", never inside the
+ * script text. Writes are atomic: temp file in the same directory, sync, mv.
+ */
+const SCRIPTS = {
+  read: '[ -e "$1" ] || exit 3; exec cat -- "$1"',
+  stat: '[ -e "$1" ] || [ -L "$1" ] || exit 3; exec stat -c "%f %s %u %g" -- "$1"',
+  write: [
+    'set -e',
+    'p=$1; d=${p%/*}; [ -n "$d" ] || d=/',
+    'mkdir -p -- "$d"',
+    't="$d/.${p##*/}.pi-prep-$$.tmp"; b="$d/.${p##*/}.pi-prep-bak-$$.tmp"',
+    'trap \'rm -f -- "$t" "$b"\' EXIT',
+    'm=$2',
+    'if [ -z "$m" ]; then if [ -e "$p" ]; then m=$(stat -L -c %a -- "$p"); else m=644; fi; fi',
+    'if [ -n "$3" ] && [ -e "$p" ] && [ ! -e "$p.pi-prep.bak" ]; then cp -p -- "$p" "$b"; sync "$b" || sync; mv -f -- "$b" "$p.pi-prep.bak"; fi',
+    '(umask 077; cat > "$t")',
+    'chmod "$m" "$t"',
+    'sync "$t" || sync',
+    'mv -f -- "$t" "$p"',
+    'trap - EXIT',
+    'sync "$d" || true',
+  ].join('\n'),
+  mkdir: 'mkdir -p -- "$1" && chmod "$2" "$1"',
+  chmod: 'chmod "$2" "$1"',
+  remove: 'rm -rf -- "$1"',
+  readDir: 'cd -- "$1" || exit 0; for f in * .*; do case $f in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; printf "%s\\0" "$f"; done',
+  sha256: '[ -e "$1" ] || exit 3; exec sha256sum -- "$1"',
+  free: 'p=$1; while [ ! -e "$p" ]; do p=${p%/*}; [ -n "$p" ] || p=/; done; exec stat -f -c "%a %S" -- "$p"',
+  cwd: 'cd -- "$1" || exit 1; shift; exec "$@"',
+} as const;
+
+interface Raw {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * A machine reached with the system OpenSSH client, so ~/.ssh/config, agents and jump hosts work
+ * as they do for the user. One multiplexed connection per host (ControlMaster in a private
+ * socket directory); `sudo -n` when the login is not root; strict host key checking unless the
+ * user says otherwise. File contents travel on stdin, never in argv.
+ */
+export class SshTarget implements Target {
+  readonly kind = 'ssh' as const;
+  readonly liveServices = true;
+  readonly label: string;
+  private socketDir?: string;
+  private ready?: Promise<void>;
+  private sudo = false;
+  private factsCache?: Promise<Facts>;
+  private active = 0;
+  private waiting: (() => void)[] = [];
+
+  constructor(readonly opts: SshTargetOptions) {
+    this.label = formatAddress(opts);
+  }
+
+  // ---- Target ----------------------------------------------------------------------------
+
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    await this.connect();
+    let cmd = [...argv];
+    if (opts.cwd) cmd = ['sh', '-c', SCRIPTS.cwd, 'sh', opts.cwd, ...cmd];
+    const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const raw = await this.exec(['env', `PATH=${PATH}`, ...env, ...cmd], opts);
+    const result = { exitCode: raw.exitCode, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr };
+    if (result.exitCode !== 0 && !opts.allowFailure) throw new CommandError(argv, result);
+    return result;
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const r = await this.script('read', [path]);
+    return r.exitCode === MISSING ? undefined : this.ok(r, 'read', path).stdout;
+  }
+
+  async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
+    this.ok(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { input: data }), 'write', path);
+  }
+
+  async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
+    this.ok(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { inputFile: localPath }), 'copy to', path);
+  }
+
+  async stat(path: string): Promise<FileInfo | undefined> {
+    const r = await this.script('stat', [path]);
+    if (r.exitCode === MISSING) return undefined;
+    const [rawMode, size, uid, gid] = this.ok(r, 'stat', path).stdout.toString('utf8').trim().split(/\s+/);
+    const m = parseInt(rawMode ?? '0', 16);
+    const fmt = m & 0o170000;
+    const type = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'dir' : fmt === 0o120000 ? 'symlink'
+      : fmt === 0o060000 ? 'block' : fmt === 0o020000 ? 'char' : 'other';
+    return { type, mode: m & 0o7777, size: Number(size), uid: Number(uid), gid: Number(gid) };
+  }
+
+  async mkdir(path: string, m = 0o755): Promise<void> {
+    this.ok(await this.script('mkdir', [path, mode(m)]), 'create directory', path);
+  }
+
+  async chmod(path: string, m: number): Promise<void> {
+    this.ok(await this.script('chmod', [path, mode(m)]), 'chmod', path);
+  }
+
+  async remove(path: string): Promise<void> {
+    this.ok(await this.script('remove', [path]), 'remove', path);
+  }
+
+  async readDir(path: string): Promise<string[]> {
+    const out = this.ok(await this.script('readDir', [path]), 'list', path).stdout.toString('utf8');
+    return out.split('\0').filter(Boolean).sort();
+  }
+
+  async sha256(path: string): Promise<string | undefined> {
+    const r = await this.script('sha256', [path]);
+    if (r.exitCode === MISSING) return undefined;
+    return this.ok(r, 'hash', path).stdout.toString('utf8').trim().split(/\s+/)[0];
+  }
+
+  async freeBytes(path: string): Promise<number | undefined> {
+    const r = await this.script('free', [path]);
+    if (r.exitCode !== 0) return undefined;
+    const [avail, bsize] = r.stdout.toString('utf8').trim().split(/\s+/).map(Number);
+    return Number.isFinite(avail) && Number.isFinite(bsize) ? avail! * bsize! : undefined;
+  }
+
+  facts(): Promise<Facts> {
+    this.factsCache ??= probeFacts(this);
+    return this.factsCache;
+  }
+
+  async close(): Promise<void> {
+    const dir = this.socketDir;
+    this.socketDir = undefined;
+    this.ready = undefined;
+    if (!dir) return;
+    await execa('ssh', [...this.sshArgs(dir), '-O', 'exit', '--', this.opts.host], { reject: false, stdin: 'ignore' });
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // ---- connection ------------------------------------------------------------------------
+
+  /** Open the shared connection (the first command starts the master) and learn whether sudo is needed. */
+  private connect(): Promise<void> {
+    this.ready ??= (async () => {
+      if (this.opts.multiplex !== false) this.socketDir = await mkdtemp(join(tmpdir(), 'pi-prep-ssh-'));
+      const who = await this.raw(['id', '-u']);
+      if (who.exitCode !== 0) throw this.connectError(who);
+      if (who.stdout.toString('utf8').trim() === '0') return;
+      this.sudo = true;
+      const s = await this.raw(['sudo', '-n', 'true']);
+      if (s.exitCode === 0) return;
+      if (s.exitCode === 255) throw this.connectError(s);
+      const user = this.opts.user ?? 'the login user';
+      if (/password is required|terminal is required|askpass/i.test(s.stderr)) {
+        throw new TaskFailedError(`sudo on ${this.label} wants a password for ${user}, which pi-prep cannot type: allow ${user} passwordless sudo (NOPASSWD) or connect as root`);
+      }
+      if (/not found/i.test(s.stderr)) throw new TaskFailedError(`${this.label} has no sudo and ${user} is not root: install sudo there or connect as root`);
+      throw new TaskFailedError(`sudo -n on ${this.label} failed for ${user}: ${lastLine(s.stderr) || `exit ${s.exitCode}`}; allow passwordless sudo or connect as root`);
+    })();
+    this.ready.catch(() => (this.ready = undefined));
+    return this.ready;
+  }
+
+  private sshArgs(socketDir = this.socketDir): string[] {
+    const a: string[] = [];
+    for (const o of this.opts.options ?? []) a.push('-o', o);
+    a.push('-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR');
+    if (socketDir) a.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${socketDir}/%C`, '-o', 'ControlPersist=300');
+    else a.push('-o', 'ControlMaster=no', '-o', 'ControlPath=none');
+    if (this.opts.port) a.push('-p', String(this.opts.port));
+    if (this.opts.user) a.push('-l', this.opts.user);
+    return a;
+  }
+
+  /** One remote command, its line built only by quoteArgv; exit 255 with an ssh complaint is a connection error. */
+  private async raw(remote: readonly string[], opts: RunOptions & { inputFile?: string } = {}): Promise<Raw> {
+    await this.slot();
+    try {
+      const child = execa('ssh', [...this.sshArgs(), '-T', '--', this.opts.host, quoteArgv(['exec', ...remote])], {
+        ...(opts.inputFile ? { inputFile: opts.inputFile } : { input: opts.input ?? '' }),
+        encoding: 'buffer',
+        reject: false,
+        timeout: opts.timeoutMs,
+        stripFinalNewline: false,
+      });
+      if (opts.onLine) streamLines(child, opts.onLine);
+      const res = await child;
+      const stderr = Buffer.from(res.stderr ?? []).toString('utf8');
+      return {
+        exitCode: res.exitCode ?? 255,
+        stdout: Buffer.from(res.stdout ?? []),
+        stderr: stderr || (res.exitCode === undefined ? res.shortMessage ?? '' : ''),
+      };
+    } finally {
+      this.release();
+    }
+  }
+
+  private async exec(argv: readonly string[], opts: RunOptions & { inputFile?: string } = {}): Promise<Raw> {
+    const r = await this.raw(this.sudo ? ['sudo', '-n', '--', ...argv] : argv, opts);
+    if (r.exitCode === 255 && sshComplaint(r.stderr)) throw this.connectError(r);
+    return r;
+  }
+
+  private async script(name: keyof typeof SCRIPTS, args: string[], opts: { input?: string | Buffer; inputFile?: string } = {}): Promise<Raw> {
+    if (!args[0]?.startsWith('/')) throw new TaskFailedError(`pi-prep bug: path ${args[0]} on ${this.label} is not absolute`);
+    await this.connect();
+    return this.exec(['sh', '-c', SCRIPTS[name], 'sh', ...args], opts);
+  }
+
+  private ok(r: Raw, what: string, path: string): Raw {
+    if (r.exitCode !== 0) {
+      throw new TaskFailedError(`cannot ${what} ${path} on ${this.label}: ${lastLine(r.stderr) || `exit ${r.exitCode}`}`);
+    }
+    return r;
+  }
+
+  private connectError(r: Raw): Error {
+    const e = r.stderr;
+    const where = this.label;
+    if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(e)) {
+      return new RefusedError(`the host key of ${where} does not match known_hosts (another machine, or it was reinstalled): check it, then remove the old entry with \`ssh-keygen -R ${this.opts.host}\``);
+    }
+    if (/host key is known|Host key verification failed|authenticity of host/i.test(e)) {
+      return new RefusedError(`the host key of ${where} is not in known_hosts: connect once with \`ssh ${where}\` to check and accept it, or pass --ssh-option StrictHostKeyChecking=accept-new`);
+    }
+    if (/Connection refused/i.test(e)) return new TaskFailedError(`cannot connect to ${where}: connection refused; is sshd running there and is the port right?`);
+    if (/Could not resolve hostname/i.test(e)) return new TaskFailedError(`cannot resolve ${this.opts.host}: check the name in --host, or use its address`);
+    if (/timed out/i.test(e)) return new TaskFailedError(`cannot connect to ${where}: timed out; is it switched on and on the network?`);
+    if (/Permission denied/i.test(e)) return new TaskFailedError(`${where} refused the login${this.opts.user ? ` for ${this.opts.user}` : ''}: install your public key there (ssh-copy-id) or name the key with --ssh-option IdentityFile=FILE`);
+    return new TaskFailedError(`ssh to ${where} failed: ${lastLine(e) || `exit ${r.exitCode}`}`);
+  }
+
+  private async slot(): Promise<void> {
+    if (this.active < MAX_SESSIONS) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+function mode(m: number | undefined): string {
+  return m === undefined ? '' : m.toString(8).padStart(4, '0');
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1)?.trim() ?? '';
+}
+
+/** What ssh itself (not the remote command) says when it fails with 255. */
+function sshComplaint(stderr: string): boolean {
+  return /^(ssh:|Host key|No .* host key|@@@|.*Permission denied \(|mux_client|Control socket|kex_exchange)/m.test(stderr);
+}
+
+function streamLines(child: { stdout?: NodeJS.ReadableStream | null; stderr?: NodeJS.ReadableStream | null }, onLine: (line: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) onLine(redact(line));
+    });
+    stream?.on('end', () => rest && onLine(redact(rest)));
+  }
+}
