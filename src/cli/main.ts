@@ -72,6 +72,26 @@ export function buildProgram(): Command {
     .description("make any systemd/OpenRC Linux that is already fit for k0s a worker (the seed's Ubuntu worker)")
     .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
 
+  // rpios (issue 3): Raspberry Pi OS 64-bit worker.
+  common(joinFlags(onTarget(program.command('rpios'))))
+    .description('make a Raspberry Pi OS 64-bit Pi a worker: kernel check/rebuild, cgroup flags, reboot, join')
+    .addOption(new Option('--kernel <mode>', 'auto: rebuild only when the running kernel lacks an option of kernel-configs/').choices(['auto', 'rebuild', 'skip']).default('auto'))
+    .option('--kernel-repo <url>', 'kernel git repository (URL, mirror or local path)', 'https://github.com/raspberrypi/linux')
+    .option('--kernel-branch <branch>', 'branch to build (default: rpi-X.Y.y of the running kernel)')
+    .option('--kernel-defconfig <target>', "defconfig to start from (default: the board's)")
+    .option('--kernel-fragment <file>', 'another kconfig fragment to merge (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--kernel-workdir <dir>', 'where to clone and build (on the Pi, or on this machine for --root)')
+    .option('--kernel-jobs <n>', 'make -j (default: from cores and RAM)')
+    .option('--reboot', 'reboot when needed instead of stopping')
+    .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
+    .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
+
+  // pi-prep alpine: the seed's Alpine steps on a running (diskless) Alpine Pi
+  common(joinFlags(onTarget(program.command('alpine'))))
+    .description("run the seed's Alpine steps on this Alpine Pi (diskless: persisted with lbu), then join")
+    .option('--data-device <disk>', "whole disk whose free space becomes the k0s data partition (default: the boot media's disk)")
+    .action((opts) => dispatch('../commands/alpine.js', 'alpineCommand', opts));
+
   return program;
 }
 

@@ -1,0 +1,89 @@
+import { done, todo, type Recipe, type Task } from '../src/core/task.js';
+import type { Target } from '../src/targets/target.js';
+import { joinTasks, type JoinOptions } from '../src/steps/k0s/join.js';
+import type { K0sArtifact } from '../src/steps/k0s/release.js';
+import { serviceNotes } from '../src/steps/k0s/notes.js';
+import { layoutProblems, type AlpineLayout } from '../src/steps/alpine/layout.js';
+import { cgroupModeTask, serviceInRunlevelTask, serviceStartedTask } from '../src/steps/alpine/openrc.js';
+import { apkCacheTask, mediaCmdlineTask } from '../src/steps/alpine/boot-media.js';
+import { apkPackagesTask } from '../src/steps/alpine/apk.js';
+import { DATA_DIR, dataMountedTask, dataPartitionTask, fstabTask, mountPointTask, type DataPartitionState } from '../src/steps/alpine/data-partition.js';
+import { PersistTracker, lbuCommitTask, lbuIncludeTask } from '../src/steps/alpine/lbu.js';
+import { kernelGateTask, rebootTask, type RebootState } from '../src/steps/alpine/reboot.js';
+import { k0sPathTask } from '../src/steps/alpine/k0s-path.js';
+
+/** Where k0s lives: on the data partition, since lbu does not save /usr/local. */
+export const ALPINE_K0S_BIN = `${DATA_DIR}/bin/k0s`;
+
+export interface AlpineOptions {
+  /** A whole disk whose free space becomes the data partition (default: the boot media's disk). */
+  dataDevice?: string;
+}
+
+/**
+ * The seed's Alpine steps on a running Pi, made to survive reboots of a RAM-based (diskless) root:
+ *   1. Alpine on aarch64; lbu media and boot media found
+ *   2. cgroups: unified mode in rc.conf, service started and in the boot runlevel
+ *   3. cgroup flags in cmdline.txt (boot media remounted rw for the edit, ro after)
+ *   4. apk cache on the boot media; apk add iptables coreutils findutils curl (missing ones)
+ *   5. data partition from free space, ext4 labelled k0s-data, in fstab, mount point kept
+ *   6. lbu commit -d; reboot; resume: data partition mounted
+ *   7. k0s on the data partition, token, service saved by lbu; join under OpenRC; lbu commit -d
+ */
+export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions, k0s: K0sArtifact, opts: AlpineOptions = {}): Recipe {
+  const keep = new PersistTracker();
+  const data: DataPartitionState = {};
+  const reboot: RebootState = { pending: false };
+  // On a diskless root every change to /etc (and to lbu's include list) must be committed.
+  const etc = (t: Task) => (l.diskless ? keep.wrap(t) : t);
+  const diskless = (...tasks: Task[]) => (l.diskless ? tasks : []);
+  const join2: JoinOptions = { ...join, binPath: ALPINE_K0S_BIN };
+  const k0sTasks = joinTasks(join2, k0s);
+  const [binary, token, install, start] = k0sTasks.slice(-4);
+  const serverCheck = k0sTasks.slice(0, -4); // --check-server
+
+  return {
+    name: 'alpine',
+    title: 'k0s worker on Alpine Linux (Raspberry Pi)',
+    tasks: [
+      alpinePreflight(l),
+      ...serverCheck,
+      etc(cgroupModeTask()),
+      serviceStartedTask('cgroups'),
+      etc(serviceInRunlevelTask('cgroups', 'boot')),
+      mediaCmdlineTask(l),
+      ...diskless(etc(apkCacheTask(l))),
+      etc(apkPackagesTask(l)),
+      dataPartitionTask(l, data, opts.dataDevice),
+      etc(fstabTask()),
+      ...diskless(etc(mountPointTask('data-mountpoint'))),
+      ...diskless(lbuCommitTask('lbu-commit-before-reboot', keep, 'before the reboot')),
+      rebootTask(data, reboot),
+      dataMountedTask(),
+      ...diskless(etc(mountPointTask('data-mountpoint-mounted'))),
+      kernelGateTask(reboot),
+      binary!,
+      etc(k0sPathTask(ALPINE_K0S_BIN)),
+      etc(token!),
+      ...diskless(etc(lbuIncludeTask('/etc/init.d/k0sworker', 'lbu keeps only symlinks in /etc/init.d'))),
+      etc(install!),
+      etc(serviceInRunlevelTask('k0sworker', 'default')),
+      start!,
+      ...diskless(lbuCommitTask('lbu-commit', keep, 'token and service')),
+    ],
+    notes: serviceNotes(target),
+  };
+}
+
+function alpinePreflight(l: AlpineLayout): Task {
+  return {
+    id: 'alpine',
+    title: 'Alpine Linux on aarch64, boot media found',
+    async check() {
+      const problems = layoutProblems(l);
+      if (problems.length) return todo(problems.join('; '));
+      const media = `${l.mediaMount!.device} at ${l.mediaDir} (${l.mediaMount!.options.includes('ro') ? 'ro' : 'rw'})`;
+      return done(`Alpine ${l.versionId} ${l.arch}, ${l.diskless ? `diskless, LBU_MEDIA=${l.lbuMedia ?? '-'}, ` : 'installed to disk, '}${media}`);
+    },
+  };
+}

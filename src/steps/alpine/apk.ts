@@ -1,0 +1,29 @@
+import { done, todo, type Task } from '../../core/task.js';
+import { withMediaRw } from './boot-media.js';
+import type { AlpineLayout } from './layout.js';
+
+/** The seed's packages: k0s needs iptables; the GNU tools and curl are what its scripts expect. */
+export const SEED_PACKAGES = ['iptables', 'coreutils', 'findutils', 'curl'] as const;
+
+/** `apk info -e` prints the installed ones among its arguments. */
+async function missing(ctx: Parameters<Task['check']>[0], pkgs: readonly string[]): Promise<string[]> {
+  const res = await ctx.target.run(['apk', 'info', '-e', ...pkgs], { readOnly: true, allowFailure: true });
+  const have = new Set(res.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  return pkgs.filter((p) => !have.has(p));
+}
+
+/** `apk add` of only the missing packages; the media is writable meanwhile so the apk cache fills. */
+export function apkPackagesTask(l: AlpineLayout, pkgs: readonly string[] = SEED_PACKAGES): Task {
+  return {
+    id: 'apk-packages',
+    title: `Packages ${pkgs.join(' ')}`,
+    async check(ctx) {
+      const m = await missing(ctx, pkgs);
+      return m.length === 0 ? done('all installed') : todo(`missing: ${m.join(' ')}`);
+    },
+    async apply(ctx) {
+      const m = await missing(ctx, pkgs);
+      await withMediaRw(ctx, l, () => ctx.target.run(['apk', 'add', ...m]));
+    },
+  };
+}

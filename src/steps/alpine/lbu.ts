@@ -1,0 +1,61 @@
+import { done, todo, type Task } from '../../core/task.js';
+
+/** What `lbu include` writes: one `+path` line per included path (alpine-conf lbu.in). */
+export const LBU_LIST = '/etc/apk/protected_paths.d/lbu.list';
+
+/**
+ * Whether an earlier task of this run changed what lbu saves. Real runs also see it in
+ * `lbu status`; dry runs, which change nothing, only here, so their plan shows the commit.
+ */
+export class PersistTracker {
+  changed = false;
+
+  /** The same task; its apply marks the run as having changed persisted files. */
+  wrap(task: Task): Task {
+    const apply = task.apply;
+    if (!apply) return task;
+    return {
+      ...task,
+      apply: async (ctx) => {
+        await apply(ctx);
+        this.changed = true;
+      },
+    };
+  }
+}
+
+/** lbu saves symlinks only under /etc/init.d (apk's `@etc/init.d` rule): service files need an include. */
+export function lbuIncludeTask(path: string, why: string): Task {
+  const entry = `+${path.replace(/^\/+/, '')}`;
+  return {
+    id: `lbu-include-${path.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '-')}`,
+    title: `${path} saved by lbu (${why})`,
+    async check(ctx) {
+      const list = (await ctx.target.readFile(LBU_LIST))?.toString('utf8') ?? '';
+      return list.split('\n').includes(entry) ? done(`${LBU_LIST} has ${entry}`) : todo(`${path} is not in lbu's include list`);
+    },
+    async apply(ctx) {
+      await ctx.target.run(['lbu', 'include', path]);
+    },
+  };
+}
+
+/** `lbu commit -d` when anything lbu saves changed: the overlay on the boot media is the only copy. */
+export function lbuCommitTask(id: string, tracker: PersistTracker, when: string): Task {
+  return {
+    id,
+    title: `Changes saved to the boot media with lbu commit (${when})`,
+    async check(ctx) {
+      if (tracker.changed) return todo('this run changed files lbu saves');
+      const st = await ctx.target.run(['lbu', 'status'], { readOnly: true, allowFailure: true });
+      if (st.exitCode !== 0) return todo(`lbu status failed (${st.stderr.trim().split('\n').at(-1) ?? ''}): commit to be safe`);
+      const changed = st.stdout.split('\n').filter((l) => l.trim());
+      if (changed.length === 0) return done('lbu status: nothing to commit');
+      return todo(`lbu status: ${changed.length} uncommitted (${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ', …' : ''})`);
+    },
+    async apply(ctx) {
+      await ctx.target.run(['lbu', 'commit', '-d']);
+      tracker.changed = false;
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { posix } from 'node:path';
+import { CGROUP_FLAGS } from '../cmdline.js';
+import { done, todo, type Task } from '../../core/task.js';
+import { failedRequired, workerReadiness } from '../readiness.js';
+import type { DataPartitionState } from './data-partition.js';
+
+export interface RebootState {
+  /** Set by the reboot task's check: the rest of this run describes the node after the reboot. */
+  pending: boolean;
+}
+
+/**
+ * The cmdline flags, cgroup v2 and the new partition take effect only after a reboot. Done when
+ * the running kernel shows all three. A root directory is never rebooted (that would be this
+ * machine): the user boots the Pi instead.
+ */
+export function rebootTask(data: DataPartitionState, state: RebootState): Task {
+  return {
+    id: 'reboot',
+    title: 'Running kernel has the cgroup flags, cgroup v2 and the data partition (reboot)',
+    async check(ctx) {
+      const why: string[] = [];
+      const cmdline = (await ctx.target.readFile('/proc/cmdline'))?.toString('utf8') ?? '';
+      const params = new Set(cmdline.trim().split(/\s+/));
+      const missing = CGROUP_FLAGS.filter((f) => !params.has(f));
+      if (missing.length) why.push(`booted without ${missing.join(' ')}`);
+      const cg = (await ctx.target.facts()).cgroup;
+      if (cg.version === 1) why.push('cgroup v1 is mounted');
+      if (data.node) {
+        const parts = (await ctx.target.readFile('/proc/partitions'))?.toString('utf8') ?? '';
+        const name = posix.basename(data.node);
+        if (!parts.split('\n').some((l) => l.trim().split(/\s+/)[3] === name)) why.push(`the kernel does not know ${data.node} yet`);
+      }
+      state.pending = why.length > 0;
+      return why.length ? todo(`reboot needed: ${why.join('; ')}`) : done('no reboot needed');
+    },
+    async apply(ctx) {
+      if (ctx.target.kind === 'root') {
+        ctx.stopAfter(`Boot the Pi with this card, then run the same command on it again to finish (${ctx.target.label} is not rebooted).`);
+        return;
+      }
+      ctx.stopAfter('The Pi is rebooting: when it is back, run the same command again to finish the join.');
+      await ctx.target.run(['reboot']);
+    },
+  };
+}
+
+/** k0s's own requirements; while a reboot is pending the cgroup items describe the old boot, so they wait. */
+export function kernelGateTask(reboot: RebootState): Task {
+  return {
+    id: 'preflight',
+    title: 'Kernel and cgroups fit for a k0s worker',
+    async check(ctx) {
+      let items = workerReadiness(await ctx.target.facts());
+      if (reboot.pending) items = items.filter((i) => !i.id.startsWith('cgroup'));
+      for (const w of items.filter((i) => i.status === 'warn')) ctx.log(`warning: ${w.title}: ${w.detail}${w.fix ? ` (${w.fix})` : ''}`);
+      const failed = failedRequired(items);
+      const tail = reboot.pending ? '; cgroups are checked after the reboot' : '';
+      if (failed.length === 0) return done(`${items.filter((i) => i.status === 'pass').length} checks pass${tail}`);
+      return todo(failed.map((i) => `${i.title}: ${i.detail}; fix: ${i.fix}`).join('; '));
+    },
+  };
+}
