@@ -1,0 +1,118 @@
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { RefusedError, UsageError } from '../core/errors.js';
+import { alpineSdRecipe, removeWork, type AlpineSdOptions } from '../../recipes/alpine-sd.js';
+import { dfMounts, resolveCard, type Card } from '../steps/disk/card-target.js';
+import { planLayout } from '../steps/disk/layout.js';
+import { formatSize, parseSize } from '../steps/disk/size.js';
+import { isHostname } from '../steps/alpine/apkovl.js';
+import { DEFAULT_ALPINE_MIRROR, resolveAlpine } from '../steps/alpine/release.js';
+import { resolveK0s } from '../steps/k0s/release.js';
+import { TaskFailedError } from '../core/errors.js';
+import { executeRecipe } from './execute.js';
+import { joinOptionsFrom, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
+
+export interface AlpineSdFlags extends CommonFlags, JoinFlags {
+  tarball?: string;
+  alpineVersion?: string;
+  alpineMirror?: string;
+  hostname?: string;
+  sshKey?: string[];
+  wifiSsid?: string;
+  wifiPsk?: string;
+  wifiCountry?: string;
+  size?: string;
+  bootSize?: string;
+  dataSize?: string;
+  loop?: boolean;
+  force?: boolean;
+}
+
+/** `pi-prep alpine-sd TARGET`: a card or image file that boots a Pi into Alpine and joins k0s. */
+export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Promise<number> {
+  // Inputs first: bad input stops the run (exit 2) before anything is looked at on the disk.
+  const hostname = flags.hostname ?? 'pi-worker';
+  if (!isHostname(hostname)) throw new UsageError(`--hostname ${hostname} is not a host name: use letters, digits and dashes, e.g. --hostname pi-worker-1`);
+  if (flags.tarball && flags.alpineVersion) throw new UsageError('give --tarball or --alpine-version, not both');
+  const sshKeys = await readKeys(flags.sshKey ?? []);
+  const size = parseSize(flags.size ?? '2G', '--size');
+  const bootBytes = parseSize(flags.bootSize ?? '256M', '--boot-size');
+  const dataBytes = flags.dataSize ? parseSize(flags.dataSize, '--data-size') : undefined;
+  if (flags.wifiSsid && !flags.wifiPsk) throw new UsageError('--wifi-ssid needs --wifi-psk (the network passphrase)');
+  const wifi = flags.wifiSsid ? { ssid: flags.wifiSsid, psk: flags.wifiPsk!, country: flags.wifiCountry } : undefined;
+  if (flags.tarball && !(await stat(flags.tarball).catch(() => undefined))?.isFile()) {
+    throw new UsageError(`--tarball ${flags.tarball} is not a file: give the path of an alpine-rpi-*-aarch64.tar.gz`);
+  }
+  const mirror = (flags.alpineMirror ?? DEFAULT_ALPINE_MIRROR).replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(mirror)) throw new UsageError(`--alpine-mirror ${mirror} is not an http(s) URL`);
+  const join_ = await joinOptionsFrom(flags, false, 'alpine-sd');
+
+  // Then the card: every safety rule, in dry runs too.
+  const target = await targetFrom(flags);
+  let card: Card;
+  try {
+    card = await resolveCard(target, given, { size, allowLoop: flags.loop, force: flags.force, extraMounts: await dfMounts() });
+  } catch (err) {
+    await target.close();
+    throw err;
+  }
+  const layout = planLayout(card.bytes, bootBytes, dataBytes);
+  const unmount = card.kind === 'device' ? card.verdict.mounts.map((m) => m.mountpoint) : [];
+  if (card.kind === 'device') {
+    process.stderr.write(`pi-prep: ${card.path}: ${card.verdict.model}, ${formatSize(card.bytes)}, ${card.verdict.reason}\n`);
+    if (!flags.dryRun) await confirm(given, card.path, Boolean(flags.yes));
+  }
+
+  const tarball = flags.tarball
+    ? { path: flags.tarball }
+    : { release: await resolveAlpine(flags.alpineVersion ?? 'latest', mirror) };
+  const k0s = join_ ? await resolveK0s(join_.source, 'arm64').catch((err) => {
+    if (flags.dryRun && err instanceof TaskFailedError) return { label: `k0s ${join_.source.version ?? 'stable'} (arm64)`, sha256: '', unresolved: err.message };
+    throw err;
+  }) : undefined;
+  const work = await mkdtemp(join(tmpdir(), 'pi-prep-sd-'));
+  const opts: AlpineSdOptions = {
+    card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
+    join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
+  };
+  try {
+    return await executeRecipe(alpineSdRecipe(opts), target, flags);
+  } finally {
+    await removeWork(work);
+  }
+}
+
+async function readKeys(files: string[]): Promise<string[]> {
+  const keys: string[] = [];
+  for (const f of files) {
+    const text = await readFile(f, 'utf8').catch(() => undefined);
+    if (text === undefined) throw new UsageError(`cannot read --ssh-key ${f}: give a public key file such as ~/.ssh/id_ed25519.pub`);
+    const lines = text.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
+    if (!lines.length || lines.some((x) => !/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+/.test(x))) {
+      throw new UsageError(`--ssh-key ${f} is not an OpenSSH public key: give the .pub file, never the private key`);
+    }
+    keys.push(...lines);
+  }
+  return keys;
+}
+
+/**
+ * Writing a block device needs the device named twice: typed at the prompt, or `--yes` with TARGET
+ * being the device's own name (not a symlink to it), so a script cannot wipe a disk by accident.
+ */
+async function confirm(given: string, device: string, yes: boolean): Promise<void> {
+  if (yes) {
+    if (given !== device) throw new RefusedError(`--yes needs the device named exactly: run again with ${device} instead of ${given}`);
+    return;
+  }
+  if (!process.stdin.isTTY) throw new RefusedError(`${device} would be erased: confirm with --yes and the device named exactly (${device})`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = (await rl.question(`Everything on ${device} will be erased. Type ${device} to go on: `)).trim();
+    if (answer !== device) throw new RefusedError(`you typed "${answer}", not ${device}: nothing was written`);
+  } finally {
+    rl.close();
+  }
+}

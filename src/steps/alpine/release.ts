@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { TaskFailedError, UsageError } from '../../core/errors.js';
+import { fetchOk, sha256File } from '../download.js';
+import { defaultCacheDir } from '../k0s/release.js';
+import { progressReporter } from '../disk/progress.js';
+
+export const DEFAULT_ALPINE_MIRROR = 'https://dl-cdn.alpinelinux.org/alpine';
+export const FLAVOR = 'alpine-rpi';
+export const ARCH = 'aarch64';
+
+/** One alpine-rpi release file, resolved and ready to download and check. */
+export interface AlpineRelease {
+  version: string;
+  branch: string;
+  file: string;
+  url: string;
+  sha256: string;
+  size?: number;
+}
+
+interface YamlEntry { branch?: string; arch?: string; version?: string; flavor?: string; file?: string; sha256?: string; size?: number }
+
+/** latest-releases.yaml: a list of entries; pick flavor alpine-rpi for aarch64. */
+export function pickRelease(yamlText: string, mirror: string, folder: string): AlpineRelease {
+  let doc: unknown;
+  try {
+    doc = parseYaml(yamlText);
+  } catch {
+    throw new TaskFailedError(`latest-releases.yaml from ${mirror} is not YAML: try another --alpine-mirror`);
+  }
+  const list = (Array.isArray(doc) ? doc : []) as YamlEntry[];
+  const e = list.find((x) => x?.flavor === FLAVOR && x.arch === ARCH);
+  if (!e?.file || !e.version || !/^[0-9a-f]{64}$/i.test(e.sha256 ?? '')) {
+    throw new UsageError(`latest-releases.yaml in ${folder} lists no ${FLAVOR} build for ${ARCH}: check --alpine-version and --alpine-mirror`);
+  }
+  if (e.file.includes('/')) throw new TaskFailedError(`latest-releases.yaml names a file with a path (${e.file}): try another --alpine-mirror`);
+  return { version: e.version, branch: e.branch ?? '', file: e.file, url: `${folder}/${e.file}`, sha256: e.sha256!.toLowerCase(), size: e.size };
+}
+
+/**
+ * `latest` (latest-stable) or 3.x.y: read latest-releases.yaml (the newest of that branch), or
+ * for an older point release, its `.sha256` file beside the tarball.
+ */
+export async function resolveAlpine(version: string, mirror = DEFAULT_ALPINE_MIRROR): Promise<AlpineRelease> {
+  const base = mirror.replace(/\/+$/, '');
+  if (version !== 'latest' && !/^\d+\.\d+\.\d+$/.test(version)) {
+    throw new UsageError(`--alpine-version ${version} is not a version: use e.g. 3.21.2, or latest`);
+  }
+  const branch = version === 'latest' ? 'latest-stable' : `v${version.split('.').slice(0, 2).join('.')}`;
+  const folder = `${base}/${branch}/releases/${ARCH}`;
+  const yaml = await (await fetchOk(`${folder}/latest-releases.yaml`, `the Alpine ${branch} release list`, '--alpine-version and --alpine-mirror')).text();
+  const latest = pickRelease(yaml, base, folder);
+  if (version === 'latest' || latest.version === version) return latest;
+  const file = `${FLAVOR}-${version}-${ARCH}.tar.gz`;
+  const sumText = await (await fetchOk(`${folder}/${file}.sha256`, `the checksum of ${file}`, '--alpine-version')).text();
+  const m = /^([0-9a-f]{64})\s/i.exec(sumText.trim() + ' ');
+  if (!m) throw new TaskFailedError(`${folder}/${file}.sha256 holds no SHA-256: try another --alpine-mirror`);
+  return { version, branch, file, url: `${folder}/${file}`, sha256: m[1]!.toLowerCase() };
+}
+
+/** A verified local copy: from the cache when its hash matches, else downloaded, checked, cached. */
+export async function fetchAlpine(r: AlpineRelease, log?: (line: string) => void, cacheDir = defaultCacheDir()): Promise<string> {
+  const dir = join(cacheDir, 'alpine');
+  await mkdir(dir, { recursive: true });
+  const dest = join(dir, r.file);
+  if ((await stat(dest).catch(() => undefined)) && (await sha256File(dest)) === r.sha256) {
+    log?.(`using the cached ${dest} (SHA-256 matches)`);
+    return dest;
+  }
+  const tmp = `${dest}.part`;
+  const res = await fetchOk(r.url, `Alpine ${r.version} (${r.file})`, '--alpine-version and --alpine-mirror');
+  const expected = Number(res.headers.get('content-length') ?? NaN);
+  const progress = progressReporter('download', Number.isNaN(expected) ? r.size : expected, log);
+  const hash = createHash('sha256');
+  let got = 0;
+  const out = createWriteStream(tmp, { mode: 0o644 });
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      got += chunk.length;
+      progress(chunk.length);
+      if (!out.write(chunk)) await new Promise<void>((ok) => out.once('drain', () => ok()));
+    }
+    await new Promise<void>((ok, ko) => out.end((err?: Error | null) => (err ? ko(err) : ok())));
+  } catch (err) {
+    out.destroy();
+    await rm(tmp, { force: true });
+    throw new TaskFailedError(`the download of ${r.file} broke off after ${got} bytes (${(err as Error).message}): nothing was written to the card; run again`);
+  }
+  progress(0, true);
+  const sum = hash.digest('hex');
+  if ((!Number.isNaN(expected) && got !== expected) || sum !== r.sha256) {
+    await rm(tmp, { force: true });
+    throw new TaskFailedError(`${r.file} from ${r.url} does not match its published SHA-256 (got ${sum.slice(0, 12)}…, want ${r.sha256.slice(0, 12)}…): nothing was written to the card; check --alpine-mirror`);
+  }
+  await rename(tmp, dest);
+  return dest;
+}

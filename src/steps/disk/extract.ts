@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Parser, type ReadEntry } from 'tar';
+import { RefusedError, UsageError } from '../../core/errors.js';
+import { fatKey, fatNameProblem } from './fat-names.js';
+import { progressReporter } from './progress.js';
+
+/** One regular file of the tarball, as it must appear on the card. */
+export interface ManifestFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface TarballContents {
+  files: ManifestFile[];
+  dirs: string[];
+  bytes: number;
+  /** Small text files kept in memory (cmdline.txt, config.txt, usercfg.txt). */
+  text: Map<string, string>;
+}
+
+const KEEP_TEXT = new Set(['cmdline.txt', 'config.txt', 'usercfg.txt', '.alpine-release']);
+
+/** Normalise a tar path ("./boot/x" -> "boot/x"); refuse anything that could land outside the card. */
+export function safeEntryPath(raw: string, tarball: string): string {
+  const refuse = (why: string) => new RefusedError(`refusing the tarball ${tarball}: entry "${raw}" ${why}; use an official alpine-rpi tarball`);
+  if (raw.startsWith('/')) throw refuse('is an absolute path');
+  if (raw.split('/').includes('..')) throw refuse('climbs out with ".."');
+  const p = posix.normalize(raw).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (p === '.' || p === '') return '';
+  if (p.startsWith('../') || p === '..') throw refuse('climbs out with ".."');
+  return p;
+}
+
+/**
+ * Read an alpine-rpi tarball defensively, and (when `dest` is given) write its files under dest.
+ * Only regular files and directories are accepted: links, device nodes, FIFOs, absolute paths,
+ * "..", names FAT cannot hold and names that differ only in case are refused before anything is
+ * written to the card. Each file's SHA-256 is taken as it streams, for the read-back check.
+ */
+export async function readTarball(tarball: string, dest: string | undefined, log?: (line: string) => void): Promise<TarballContents> {
+  const total = (await stat(tarball).catch(() => undefined))?.size;
+  if (total === undefined) throw new UsageError(`cannot read the tarball ${tarball}: check --tarball`);
+  const files: ManifestFile[] = [];
+  const dirs: string[] = [];
+  const text = new Map<string, string>();
+  const seen = new Map<string, string>();
+  let bytes = 0;
+  let failure: Error | undefined;
+  const pending: Promise<void>[] = [];
+  const made = new Set<string>();
+  const ensureDir = async (d: string) => {
+    if (!dest || d === '' || made.has(d)) return;
+    await mkdir(join(dest, d), { recursive: true, mode: 0o755 });
+    made.add(d);
+  };
+
+  const claim = (p: string, kind: string) => {
+    const problem = fatNameProblem(p);
+    if (problem) throw new RefusedError(`refusing the tarball ${tarball}: ${problem} (entry "${p}"); use an official alpine-rpi tarball`);
+    const key = fatKey(p);
+    const other = seen.get(key);
+    if (other !== undefined) {
+      if (other === p && kind === 'dir') return false;
+      throw new RefusedError(`refusing the tarball ${tarball}: "${p}" and "${other}" are the same name on FAT (case-insensitive) or repeated`);
+    }
+    seen.set(key, p);
+    return true;
+  };
+
+  const onEntry = (entry: ReadEntry) => {
+    try {
+      if (failure) return entry.resume();
+      const p = safeEntryPath(entry.path, tarball);
+      if (entry.type === 'Directory') {
+        if (p !== '' && claim(p, 'dir')) {
+          dirs.push(p);
+          pending.push(ensureDir(p));
+        }
+        return entry.resume();
+      }
+      if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') {
+        throw new RefusedError(`refusing the tarball ${tarball}: entry "${entry.path}" is a ${entry.type}, and only plain files and directories may go onto the card`);
+      }
+      if (p === '') throw new RefusedError(`refusing the tarball ${tarball}: a file entry without a name`);
+      claim(p, 'file');
+      for (let d = posix.dirname(p); d !== '.'; d = posix.dirname(d)) {
+        const k = fatKey(d);
+        if (!seen.has(k)) seen.set(k, d);
+        else if (seen.get(k) !== d) throw new RefusedError(`refusing the tarball ${tarball}: "${d}" and "${seen.get(k)}" are the same name on FAT (case-insensitive)`);
+      }
+      const hash = createHash('sha256');
+      const keep = KEEP_TEXT.has(p) && entry.size < 65536 ? [] as Buffer[] : undefined;
+      let fh: Promise<FileHandle> | undefined;
+      let writes = Promise.resolve();
+      if (dest) {
+        fh = ensureDir(posix.dirname(p) === '.' ? '' : posix.dirname(p)).then(() => open(join(dest, p), 'wx', 0o644));
+        fh.catch(() => undefined);
+      }
+      let size = 0;
+      entry.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+        keep?.push(chunk);
+        if (fh) {
+          writes = writes.then(async () => void (await (await fh!).write(chunk)));
+          writes.catch(() => undefined);
+        }
+      });
+      pending.push(
+        new Promise<void>((resolve, reject) => {
+          entry.on('end', () => {
+            files.push({ path: p, size, sha256: hash.digest('hex') });
+            bytes += size;
+            if (keep) text.set(p, Buffer.concat(keep).toString('utf8'));
+            writes.then(async () => { if (fh) await (await fh).close(); }).then(resolve, reject);
+          });
+        }),
+      );
+    } catch (err) {
+      failure ??= err as Error;
+      entry.resume();
+    }
+  };
+
+  if (dest) await mkdir(dest, { recursive: true, mode: 0o700 });
+  const parser = new Parser({ strict: true, onReadEntry: onEntry });
+  const progress = progressReporter('extract', total, log);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const input = createReadStream(tarball, { highWaterMark: 1 << 20 });
+      input.on('data', (c) => progress(c.length));
+      input.on('error', reject);
+      parser.on('error', reject);
+      parser.on('warn', (code: string, message: string) => {
+        if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID') reject(new UsageError(`${tarball} is not a readable tarball (${message}): check --tarball or download it again`));
+      });
+      parser.on('end', resolve);
+      input.pipe(parser as unknown as NodeJS.WritableStream);
+    });
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof RefusedError) throw err;
+    throw new UsageError(`${tarball} is not a readable tarball (${(err as Error).message}): check --tarball or download it again`);
+  }
+  const settled = await Promise.allSettled(pending);
+  if (failure) throw failure;
+  const bad = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (bad) throw bad.reason;
+  if (files.length === 0) throw new UsageError(`${tarball} holds no files: use an alpine-rpi tarball`);
+  progress(0, true);
+  return { files, dirs, bytes, text };
+}
