@@ -1,7 +1,7 @@
 import { access, constants, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, homedir, totalmem } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
-import { TaskFailedError, UsageError } from '../../core/errors.js';
+import { TaskFailedError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
 import { kernelFlavour } from '../../targets/probes/board.js';
 import { parseKernelConfig } from '../../targets/probes/kernel-config.js';
@@ -60,8 +60,7 @@ export function kernelState(target: Target, opts: KernelOptions): KernelState {
   const fragment = loadFragments(opts.fragments);
   const hostArm = process.arch === 'arm64';
   // On the Pi itself build natively; for a root directory, build here (cross unless this is arm64).
-  const builder = target.kind === 'local' ? new Builder('target', false) : new Builder('host', !hostArm);
-  if (target.kind === 'ssh') throw new UsageError('a kernel rebuild runs on the Pi itself or for a --root directory: run pi-prep on the Pi, or use --kernel skip');
+  const builder = target.kind === 'root' ? new Builder('host', !hostArm) : new Builder('target', false);
   let memo: Promise<KernelPlan> | undefined;
   const state: KernelState = {
     opts, fragment, builder, changed: [],
@@ -84,7 +83,10 @@ async function decide(ctx: RunContext, state: KernelState): Promise<KernelPlan> 
   const jobs = opts.jobs ?? (where === 'host' ? buildJobs(cpus().length, totalmem()) : buildJobs(await targetCores(ctx), f.memTotalBytes));
   const base = { defconfig: opts.defconfig ?? flavour?.defconfig ?? 'bcm2711_defconfig', image, bootDir, branch, dir, log: join(dir, 'pi-prep-build.log'), jobs };
   const no = (why: string) => ({ ...base, rebuild: false, why });
-  const yes = (why: string) => ({ ...base, rebuild: true, why });
+  const yes = (why: string) => {
+    if (ctx.target.kind === 'ssh') throw new TaskFailedError(`${why}, but a kernel build runs on the Pi itself or for a --root directory: run pi-prep rpios on the Pi, or use --kernel skip`);
+    return { ...base, rebuild: true, why };
+  };
 
   if (opts.mode === 'skip') return no('--kernel skip: the running kernel is kept');
   if (f.kernelRelease.endsWith(opts.localVersion)) return no(`running the k0s build ${f.kernelRelease}`);
@@ -119,7 +121,7 @@ function gated(state: KernelState, t: Task, first = false): Task {
       const p = await state.plan(ctx);
       if (!p.rebuild) return done(first ? p.why : 'no rebuild');
       const c = await t.check(ctx);
-      return first && !c.done ? todo(`${p.why}; ${c.why}`) : c;
+      return first ? { done: c.done, why: `${p.why}; ${c.why}` } : c;
     },
   };
 }

@@ -1,0 +1,138 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
+import { runCli } from '../helpers/cli.js';
+import { treeHash } from '../helpers/tree-hash.js';
+import { TAG, k0sReleaseServer, sampleWorkerToken } from '../helpers/k0s-release.js';
+import type { TestHttpServer } from '../helpers/http-server.js';
+import { BOARDS, BOOKWORM_CMDLINE, BOOKWORM_CONFIG, piRoot } from '../helpers/rpi-fixture.js';
+
+const PATCHED = BOOKWORM_CMDLINE.trimEnd() + ' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n';
+
+describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
+  let server: TestHttpServer;
+  let work: string;
+  let tokenFile: string;
+  const roots: string[] = [];
+  before(async () => {
+    ({ server } = await k0sReleaseServer());
+    work = mkdtempSync(join(tmpdir(), 'pi-prep-rpios-'));
+    tokenFile = join(work, 'worker.token');
+    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n');
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(work, { recursive: true, force: true });
+    roots.forEach(removeRoot);
+  });
+  const args = (root: string, ...more: string[]) => ['rpios', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG, ...more];
+  const env = () => ({ XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) });
+
+  for (const board of ['pi4', 'pi5'] as const) {
+    it(`${board}: auto keeps a kernel with CFS_BANDWIDTH, patches cmdline.txt, stops for the reboot, then verifies and joins`, async () => {
+      const root = piRoot({ board });
+      roots.push(root);
+      const viaFlag = board === 'pi5'; // the Pi 5 run reboots by itself (--reboot); the Pi 4 one stops
+      const first = await runCli(args(root, '--verbose', ...(viaFlag ? ['--reboot'] : [])), { env: env() });
+      assert.equal(first.code, 0, first.stderr + first.stdout);
+      assert.match(first.stdout, new RegExp(`${BOARDS[board].release.replace(/[+.]/g, '\\$&')} has all \\d+ options of kernel-configs/ \\(/boot/config-.*\\): no rebuild needed`));
+      assert.match(first.stdout, board === 'pi4' ? /bcm2711_defconfig, kernel8-k0s.img, boot partition \/boot\/firmware/ : /bcm2712_defconfig, kernel_2712-k0s.img/);
+      assert.equal(readFileSync(join(root, 'boot/firmware/cmdline.txt'), 'utf8'), PATCHED);
+      assert.equal(readFileSync(join(root, 'boot/firmware/cmdline.txt.pi-prep.bak'), 'utf8'), BOOKWORM_CMDLINE);
+      assert.equal(readFileSync(join(root, 'boot/firmware/config.txt'), 'utf8'), BOOKWORM_CONFIG, 'config.txt untouched without a rebuild');
+      assert.ok(!existsSync(join(root, 'usr/local/bin/k0s')), 'no join before the reboot');
+      if (viaFlag) {
+        assert.match(first.stdout, /Rebooting: when the Pi is back, run the same command again/);
+        assert.deepEqual(standInCalls(root), [['reboot']]);
+      } else {
+        assert.match(first.stdout, /Reboot now \(`sudo reboot`\), then run the same command again/);
+        assert.deepEqual(standInCalls(root), []);
+        // Running it again before the reboot stops again, changing nothing.
+        const h = treeHash(root);
+        const again = await runCli(args(root), { env: env() });
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, /Reboot now/);
+        assert.equal(treeHash(root), h);
+        execFileSync('chroot', [root, '/sbin/reboot']); // the user reboots
+      }
+
+      const second = await runCli(args(root, '--verbose'), { env: env() });
+      assert.equal(second.code, 0, second.stderr + second.stdout);
+      assert.match(second.stdout, /\[x\] Rebooted into the new kernel and cmdline \(done: /);
+      assert.match(second.stdout, /\[x\] After the reboot: kernel, cgroups and CFS bandwidth verified \(done: .*memory controller on\)/);
+      const calls = standInCalls(root).filter((c) => c[1] !== 'status');
+      assert.deepEqual(calls.slice(1), [
+        ['k0s', 'install', 'worker', '--token-file', '/etc/k0s/k0stoken'],
+        ['k0s', 'start'],
+      ]);
+      assert.ok(server.requests.includes(`/${TAG}/k0s-${TAG}-arm64`));
+
+      const h = treeHash(root, [STANDIN_LOG]);
+      const third = await runCli(args(root), { env: env() });
+      assert.equal(third.code, 0, third.stderr);
+      assert.match(third.stdout, /already done, 0 changed/);
+      assert.equal(treeHash(root, [STANDIN_LOG]), h, 'a finished node is left alone');
+    });
+  }
+
+  it('a kernel without CFS_BANDWIDTH: auto plans a rebuild for the board (dry run: exact commands, nothing changed)', async () => {
+    const root = piRoot({ board: 'pi5', without: ['CFS_BANDWIDTH'] });
+    roots.push(root);
+    const cache = mkdtempSync(join(work, 'cache-'));
+    const h = treeHash(root);
+    const res = await runCli(args(root, '--dry-run', '--kernel-jobs', '3'), { env: { XDG_CACHE_HOME: cache } });
+    assert.equal(res.code, 0, res.stderr + res.stdout);
+    assert.equal(treeHash(root), h, 'dry run changed nothing');
+    assert.ok(!existsSync(join(cache, 'pi-prep')), 'nothing cloned or built');
+    const dir = join(cache, 'pi-prep/linux-rpi-6.6.y');
+    const out = res.stdout;
+    assert.match(out, /6\.6\.51\+rpt-rpi-2712 lacks CONFIG_CFS_BANDWIDTH \(\/boot\/config-6\.6\.51\+rpt-rpi-2712\): rebuild from rpi-6\.6\.y/);
+    const make = `make -C ${dir} ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- LOCALVERSION=`;
+    for (const line of [
+      `on this machine: run \`git clone --depth=1 --branch rpi-6.6.y -- https://github.com/raspberrypi/linux ${dir}\``,
+      `on this machine: run \`${make} bcm2712_defconfig\``,
+      `on this machine: run \`${dir}/scripts/config --file ${dir}/.config --enable CGROUPS`,
+      `--set-str LOCALVERSION -k0s --disable LOCALVERSION_AUTO\``,
+      `on this machine: run \`${make} olddefconfig\``,
+      `on this machine: run \`${make} -j3 Image.gz modules dtbs\``,
+      `on this machine: run \`${make} INSTALL_MOD_PATH=${dir}/pi-prep-modules modules_install\``,
+      `copy ${dir}/arch/arm64/boot/Image.gz to /boot/firmware/kernel_2712-k0s.img`,
+      `copy ${dir}/arch/arm64/boot/dts/broadcom/*.dtb to /boot/firmware/ (backup kept)`,
+      'write /boot/firmware/config.txt (',
+      '+ kernel=kernel_2712-k0s.img',
+      '+ auto_initramfs=0',
+      '+ console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet splash plymouth.ignore-udev cfg80211.ieee80211_regdom=GB cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1',
+    ]) assert.ok(out.includes(line), `plan has: ${line}\n${out}`);
+    assert.match(out, /Reboot now/);
+  });
+
+  it('--kernel skip keeps a kernel without CFS_BANDWIDTH; verification after the reboot says what is missing', async () => {
+    const root = piRoot({ board: 'pi4', without: ['CFS_BANDWIDTH'], bringsMemory: false });
+    roots.push(root);
+    const first = await runCli(args(root, '--kernel', 'skip', '--reboot'), { env: env() });
+    assert.equal(first.code, 0, first.stderr);
+    const second = await runCli(args(root, '--kernel', 'skip'), { env: env() });
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /after the reboot: no memory controller in \/sys\/fs\/cgroup\/cgroup.controllers: check cgroup_enable=memory in \/boot\/firmware\/cmdline.txt/);
+    assert.ok(!existsSync(join(root, 'usr/local/bin/k0s')), 'not joined');
+  });
+
+  it('refuses a Pi 2 style board and a 32-bit userland with the fix named, changing nothing', async () => {
+    const root = piRoot({ board: 'pi4' });
+    roots.push(root);
+    writeFileSync(join(root, 'proc/device-tree/compatible'), 'raspberrypi,2-model-b\0brcm,bcm2836\0');
+    writeFileSync(join(root, 'proc/device-tree/model'), 'Raspberry Pi 2 Model B Rev 1.1\0');
+    const h = treeHash(root);
+    const res = await runCli(args(root), { env: env() });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /Raspberry Pi 2 Model B Rev 1.1 cannot run a 64-bit k0s worker: use a Pi 3, 4, 5 or Zero 2 W/);
+    assert.equal(treeHash(root), h);
+    const bad = await runCli(['rpios', '--root', root, '--kernel', 'sometimes']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--kernel/);
+  });
+});
