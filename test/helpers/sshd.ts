@@ -30,7 +30,9 @@ export class TestSshd {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     this.port = await freePort();
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pi-prep-test-host', '-f', join(this.dir, 'host_ed25519')]);
-    writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(this.clientKey.path + '.pub'));
+    // sshd reads authorized_keys as the logging-in user: let non-root test users reach it.
+    chmodSync(this.dir, 0o755);
+    writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(this.clientKey.path + '.pub'), { mode: 0o644 });
     const config = [
       `Port ${this.port}`,
       'ListenAddress 127.0.0.1',
