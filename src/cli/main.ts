@@ -90,7 +90,33 @@ export function buildProgram(): Command {
   common(joinFlags(onTarget(program.command('alpine'))))
     .description("run the seed's Alpine steps on this Alpine Pi (diskless: persisted with lbu), then join")
     .option('--data-device <disk>', "whole disk whose free space becomes the k0s data partition (default: the boot media's disk)")
+    .option('--reboot', 'reboot when needed instead of stopping (never for --root)')
     .action((opts) => dispatch('../commands/alpine.js', 'alpineCommand', opts));
+
+  // alpine-sd and disks (issue 4): Alpine cards and images, with the safety model of docs/safety.md.
+  common(joinFlags(program.command('alpine-sd')))
+    .description('make an SD card or image file that boots a Pi into Alpine aarch64 and joins k0s (erases TARGET)')
+    .argument('<target>', 'a whole disk (/dev/sdX, /dev/mmcblkN) or an image file path (created with --size)')
+    .option('--tarball <file>', 'an alpine-rpi-*-aarch64.tar.gz on this machine')
+    .option('--alpine-version <version>', 'download this release (3.x.y or latest), SHA-256 checked, cached')
+    .option('--alpine-mirror <url>', "Alpine mirror (default: Alpine's CDN)")
+    .option('--hostname <name>', 'host name of the Pi (and of its apkovl)', 'pi-worker')
+    .option('--ssh-key <file...>', "public key(s) for root's authorized_keys")
+    .option('--wifi-ssid <ssid>', 'Wi-Fi network to join on first boot')
+    .option('--wifi-psk <passphrase>', 'Wi-Fi passphrase')
+    .option('--wifi-country <cc>', 'Wi-Fi regulatory country, e.g. DE')
+    .option('--size <size>', 'size of a new image file', '2G')
+    .option('--boot-size <size>', 'FAT32 boot partition size', '256M')
+    .option('--data-size <size>', 'ext4 data partition size (default: the rest)')
+    .option('--loop', 'allow a loop device as TARGET')
+    .option('--force', 'overwrite an existing file that is not a disk image')
+    .action((target, opts) => dispatch('../commands/alpine-sd.js', 'alpineSdCommand', target, opts));
+
+  program.command('disks')
+    .description('list disks with the safety verdict alpine-sd would give each; changes nothing')
+    .option('--json', 'machine-readable output')
+    .option('--loop', 'list loop devices too')
+    .action((opts) => dispatch('../commands/disks.js', 'disksCommand', opts));
 
   return program;
 }

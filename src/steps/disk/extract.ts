@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { mkdir, open, stat } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { RefusedError, UsageError } from '../../core/errors.js';
@@ -50,13 +52,7 @@ export async function readTarball(tarball: string, dest: string | undefined, log
   const seen = new Map<string, string>();
   let bytes = 0;
   let failure: Error | undefined;
-  const pending: Promise<void>[] = [];
   const made = new Set<string>();
-  const ensureDir = async (d: string) => {
-    if (!dest || d === '' || made.has(d)) return;
-    await mkdir(join(dest, d), { recursive: true, mode: 0o755 });
-    made.add(d);
-  };
 
   const claim = (p: string, kind: string) => {
     const problem = fatNameProblem(p);
@@ -78,7 +74,10 @@ export async function readTarball(tarball: string, dest: string | undefined, log
       if (entry.type === 'Directory') {
         if (p !== '' && claim(p, 'dir')) {
           dirs.push(p);
-          pending.push(ensureDir(p));
+          if (dest && !made.has(p)) {
+            mkdirSync(join(dest, p), { recursive: true, mode: 0o755 });
+            made.add(p);
+          }
         }
         return entry.resume();
       }
@@ -94,32 +93,33 @@ export async function readTarball(tarball: string, dest: string | undefined, log
       }
       const hash = createHash('sha256');
       const keep = KEEP_TEXT.has(p) && entry.size < 65536 ? [] as Buffer[] : undefined;
-      let fh: Promise<FileHandle> | undefined;
-      let writes = Promise.resolve();
+      // Synchronous writes: the page cache takes them at memory speed, and gunzip runs on
+      // libuv's thread pool meanwhile, so this is as fast as tar -xzf.
+      let fd: number | undefined;
       if (dest) {
-        fh = ensureDir(posix.dirname(p) === '.' ? '' : posix.dirname(p)).then(() => open(join(dest, p), 'wx', 0o644));
-        fh.catch(() => undefined);
+        const d = posix.dirname(p);
+        if (d !== '.' && !made.has(d)) {
+          mkdirSync(join(dest, d), { recursive: true, mode: 0o755 });
+          made.add(d);
+        }
+        fd = openSync(join(dest, p), 'wx', 0o644);
       }
       let size = 0;
       entry.on('data', (chunk: Buffer) => {
         hash.update(chunk);
         size += chunk.length;
         keep?.push(chunk);
-        if (fh) {
-          writes = writes.then(async () => void (await (await fh!).write(chunk)));
-          writes.catch(() => undefined);
+        if (fd !== undefined) {
+          let off = 0;
+          while (off < chunk.length) off += writeSync(fd, chunk, off);
         }
       });
-      pending.push(
-        new Promise<void>((resolve, reject) => {
-          entry.on('end', () => {
-            files.push({ path: p, size, sha256: hash.digest('hex') });
-            bytes += size;
-            if (keep) text.set(p, Buffer.concat(keep).toString('utf8'));
-            writes.then(async () => { if (fh) await (await fh).close(); }).then(resolve, reject);
-          });
-        }),
-      );
+      entry.on('end', () => {
+        if (fd !== undefined) closeSync(fd);
+        files.push({ path: p, size, sha256: hash.digest('hex') });
+        bytes += size;
+        if (keep) text.set(p, Buffer.concat(keep).toString('utf8'));
+      });
     } catch (err) {
       failure ??= err as Error;
       entry.resume();
@@ -127,6 +127,7 @@ export async function readTarball(tarball: string, dest: string | undefined, log
   };
 
   if (dest) await mkdir(dest, { recursive: true, mode: 0o700 });
+  const gzipped = await isGzip(tarball);
   const parser = new Parser({ strict: true, onReadEntry: onEntry });
   const progress = progressReporter('extract', total, log);
   try {
@@ -134,22 +135,32 @@ export async function readTarball(tarball: string, dest: string | undefined, log
       const input = createReadStream(tarball, { highWaterMark: 1 << 20 });
       input.on('data', (c) => progress(c.length));
       input.on('error', reject);
+      const gz = gzipped ? createGunzip({ chunkSize: 1 << 20 }) : undefined;
+      gz?.on('error', (err) => reject(new UsageError(`${tarball} is not a readable tarball (${err.message}): check --tarball or download it again`)));
       parser.on('error', reject);
       parser.on('warn', (code: string, message: string) => {
         if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID') reject(new UsageError(`${tarball} is not a readable tarball (${message}): check --tarball or download it again`));
       });
       parser.on('end', resolve);
-      input.pipe(parser as unknown as NodeJS.WritableStream);
+      (gz ? input.pipe(gz) : input).pipe(parser as unknown as NodeJS.WritableStream);
     });
   } catch (err) {
     if (err instanceof UsageError || err instanceof RefusedError) throw err;
     throw new UsageError(`${tarball} is not a readable tarball (${(err as Error).message}): check --tarball or download it again`);
   }
-  const settled = await Promise.allSettled(pending);
   if (failure) throw failure;
-  const bad = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
-  if (bad) throw bad.reason;
   if (files.length === 0) throw new UsageError(`${tarball} holds no files: use an alpine-rpi tarball`);
   progress(0, true);
   return { files, dirs, bytes, text };
+}
+
+async function isGzip(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    await fh.read(b, 0, 2, 0);
+    return b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
 }
