@@ -118,6 +118,25 @@ export function buildProgram(): Command {
     .option('--loop', 'list loop devices too')
     .action((opts) => dispatch('../commands/disks.js', 'disksCommand', opts));
 
+  // Controller helpers (issue 6): run on the k0s controller over SSH, results written here.
+  const controller = (cmd: Command) => cmd
+    .requiredOption('--controller <[user@]host[:port]>', 'the k0s controller, reached over SSH')
+    .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat)
+    .option('--dry-run', 'say what would be run and written; change nothing');
+
+  controller(program.command('token'))
+    .description('create a worker join token on the controller and write it here, mode 0600 (docs/controller.md)')
+    .option('--expiry <duration>', 'how long the token is valid (k0s --expiry, e.g. 1h, 24h)', '1h')
+    .option('-o, --output <file>', 'where to write the token', 'join.token')
+    .option('--print', 'also print the token on stdout (it is a secret)')
+    .action((opts) => dispatch('../commands/token.js', 'tokenCommand', opts));
+
+  controller(program.command('kubeconfig'))
+    .description("fetch the controller's admin kubeconfig, its localhost replaced by the controller's address")
+    .option('-o, --output <file>', 'write it to FILE (mode 0600) instead of stdout')
+    .option('--address <addr>', 'the address the API is reachable at (default: the host ssh connects to)')
+    .action((opts) => dispatch('../commands/kubeconfig.js', 'kubeconfigCommand', opts));
+
   return program;
 }
 

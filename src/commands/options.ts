@@ -35,9 +35,8 @@ export async function targetFrom(flags: CommonFlags): Promise<Target> {
     // Over SSH the local user needs no root: the remote side uses root or sudo -n.
     if (hosts.length !== 1 || flags.inventory) throw new UsageError('several hosts are a fleet: pi-prep runs them from the command line (give --host once here)');
     if (flags.root) throw new UsageError('--root and --host name different machines: give one of them');
-    const { parseHostSpec, checkSshOption } = await import('../targets/ssh-spec.js');
-    const { SshTarget } = await import('../targets/ssh-target.js');
-    return new SshTarget({ ...parseHostSpec(hosts[0]!), options: (flags.sshOption ?? []).map(checkSshOption) });
+    const { sshTargetFor } = await import('../targets/ssh-target.js');
+    return sshTargetFor(hosts[0]!, flags.sshOption);
   }
   if (!flags.dryRun && process.getuid?.() !== 0) {
     throw new UsageError('pi-prep changes system files and needs root: run it with sudo, or add --dry-run to see the plan');

@@ -377,3 +377,17 @@ function streamLines(child: { stdout?: NodeJS.ReadableStream | null; stderr?: No
     stream?.on('end', () => rest && onLine(redact(rest)));
   }
 }
+
+/** The SSH target for a `[USER@]HOST[:PORT]` flag value and `--ssh-option`s. */
+export async function sshTargetFor(spec: string, sshOptions: readonly string[] = [], flag = '--host'): Promise<SshTarget> {
+  const { parseHostSpec, checkSshOption } = await import('./ssh-spec.js');
+  return new SshTarget({ ...parseHostSpec(spec, flag), options: sshOptions.map(checkSshOption) });
+}
+
+/** The address ssh really connects to for this target (`ssh -G` applies ~/.ssh/config's HostName). */
+export async function resolvedHostname(t: SshTarget): Promise<string> {
+  const args = [...(t.opts.options ?? []).flatMap((o) => ['-o', o]), ...(t.opts.port ? ['-p', String(t.opts.port)] : []), '-G', '--', t.opts.host];
+  const r = await execa('ssh', args, { reject: false, stdin: 'ignore' });
+  const m = /^hostname (\S+)$/m.exec(String(r.stdout ?? ''));
+  return m?.[1] ?? t.opts.host;
+}

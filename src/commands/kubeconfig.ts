@@ -1,0 +1,46 @@
+import { atomicWrite } from '../core/atomic-write.js';
+import { ExitCode, TaskFailedError } from '../core/errors.js';
+import { resolvedHostname, sshTargetFor } from '../targets/ssh-target.js';
+import type { ControllerFlags } from './token.js';
+
+export const ADMIN_CONF = '/var/lib/k0s/pki/admin.conf';
+
+/**
+ * `pi-prep kubeconfig --controller HOST`: the admin kubeconfig k0s writes on the controller, with
+ * the API server's `localhost` replaced by the address the controller is reached at (the seed's
+ * manual step). It holds the cluster-admin key: a file written here is 0600.
+ */
+export async function kubeconfigCommand(flags: ControllerFlags & { address?: string }): Promise<number> {
+  const target = await sshTargetFor(flags.controller, flags.sshOption, '--controller');
+  try {
+    const address = flags.address ?? (await resolvedHostname(target));
+    if (flags.dryRun) {
+      process.stdout.write(`would read ${ADMIN_CONF} on ${target.label}, point it at ${address} and ${flags.output ? `write ${flags.output} (mode 0600)` : 'print it'}\n`);
+      return ExitCode.ok;
+    }
+    const conf = (await target.readFile(ADMIN_CONF))?.toString('utf8');
+    if (conf === undefined) throw new TaskFailedError(`${target.label} has no ${ADMIN_CONF}: is it a k0s controller (k0s controller / k0s install controller)?`);
+    const fixed = pointAt(conf, address);
+    if (flags.output) {
+      await atomicWrite(flags.output, fixed, 0o600);
+      process.stderr.write(`pi-prep: wrote the admin kubeconfig for https://${hostPart(address)} to ${flags.output} (mode 0600)\n`);
+    } else {
+      process.stdout.write(fixed);
+    }
+    return ExitCode.ok;
+  } finally {
+    await target.close();
+  }
+}
+
+/** `server: https://localhost:6443` (or 127.0.0.1, ::1) -> the controller's address; nothing else changes. */
+export function pointAt(kubeconfig: string, address: string): string {
+  return kubeconfig.replace(
+    /^(\s*server:\s*["']?https?:\/\/)(localhost|127\.0\.0\.1|\[::1\])(?=[:/"'\s]|$)/gm,
+    (_m, prefix: string) => `${prefix}${hostPart(address)}`,
+  );
+}
+
+function hostPart(address: string): string {
+  return address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+}
