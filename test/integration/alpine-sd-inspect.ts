@@ -59,7 +59,15 @@ export function bootFile(dev: string, offset: number, name: string): Buffer {
 
 /** `sfdisk --dump` partitions: start/size in sectors, type, bootable. */
 export function partitions(dev: string): { start: number; size: number; type: string; bootable: boolean }[] {
-  return sh('sfdisk', ['--dump', dev]).split('\n').flatMap((line) => {
+  let text: string;
+  try {
+    text = execFileSync('sfdisk', ['--dump', dev], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  } catch (err) {
+    // No table at all: sfdisk says so and exits 1; that is "no partitions", anything else is a failure.
+    if (/does not contain a recognized partition table/.test(String((err as { stderr?: Buffer }).stderr))) return [];
+    throw err;
+  }
+  return text.split('\n').flatMap((line) => {
     const m = /start=\s*(\d+), size=\s*(\d+), type=(\w+)(.*)/.exec(line);
     return m ? [{ start: Number(m[1]), size: Number(m[2]), type: m[3]!, bootable: /bootable/.test(m[4]!) }] : [];
   });
