@@ -18,6 +18,8 @@ export const ALPINE_K0S_BIN = `${DATA_DIR}/bin/k0s`;
 export interface AlpineOptions {
   /** A whole disk whose free space becomes the data partition (default: the boot media's disk). */
   dataDevice?: string;
+  /** Reboot when needed instead of stopping. */
+  reboot?: boolean;
 }
 
 /**
@@ -56,11 +58,11 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions,
       etc(apkPackagesTask(l)),
       dataPartitionTask(l, data, opts.dataDevice),
       etc(fstabTask()),
-      ...diskless(etc(mountPointTask('data-mountpoint'))),
+      ...diskless(mountPointTask('data-mountpoint', keep)),
       ...diskless(lbuCommitTask('lbu-commit-before-reboot', keep, 'before the reboot')),
-      rebootTask(data, reboot),
+      rebootTask(data, reboot, opts.reboot),
       dataMountedTask(),
-      ...diskless(etc(mountPointTask('data-mountpoint-mounted'))),
+      ...diskless(mountPointTask('data-mountpoint-mounted', keep)),
       kernelGateTask(reboot),
       binary!,
       etc(k0sPathTask(ALPINE_K0S_BIN)),

@@ -7,6 +7,7 @@ import { joinOptionsFrom, targetFrom, type CommonFlags, type JoinFlags } from '.
 
 export interface AlpineFlags extends CommonFlags, JoinFlags {
   dataDevice?: string;
+  reboot?: boolean;
 }
 
 export async function alpineCommand(flags: AlpineFlags): Promise<number> {
@@ -18,5 +19,5 @@ export async function alpineCommand(flags: AlpineFlags): Promise<number> {
   const layout = await probeAlpine(target);
   if (!flags.json) process.stderr.write(`pi-prep: preparing Alpine to join ${join.token.server} as a worker (${target.label})\n`);
   const k0s = await resolveArtifact(join, target);
-  return executeRecipe(alpineRecipe(target, layout, join, k0s, { dataDevice: flags.dataDevice }), target, flags);
+  return executeRecipe(alpineRecipe(target, layout, join, k0s, { dataDevice: flags.dataDevice, reboot: flags.reboot }), target, flags);
 }

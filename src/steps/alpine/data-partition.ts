@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { TaskFailedError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import { LBU_LIST } from './lbu.js';
+import { LBU_LIST, type PersistTracker } from './lbu.js';
 import { mountAt, parseMounts, partitionNode, type AlpineLayout } from './layout.js';
 
 export const DATA_LABEL = 'k0s-data';
@@ -155,8 +155,12 @@ export function fstabTask(): Task {
   };
 }
 
-/** The mount point, kept by lbu (see MOUNTPOINT_MARK). Runs before the reboot and again once mounted. */
-export function mountPointTask(id: string): Task {
+/**
+ * The mount point, kept by lbu (see MOUNTPOINT_MARK). Runs before the reboot and again once mounted.
+ * Rewriting the same marker onto the mounted partition changes nothing lbu would save; only a new
+ * include does (what `keep` is told, for dry runs).
+ */
+export function mountPointTask(id: string, keep: PersistTracker): Task {
   const entry = `+${MOUNTPOINT_MARK.slice(1)}`;
   return {
     id,
@@ -170,9 +174,13 @@ export function mountPointTask(id: string): Task {
     async apply(ctx) {
       if (!(await ctx.target.stat(MOUNTPOINT_MARK))) {
         await ctx.target.writeFile(MOUNTPOINT_MARK, 'k0s data partition mount point: lbu keeps this file so the directory exists at boot\n', { mode: 0o644 });
+        keep.rewritten.add(MOUNTPOINT_MARK.slice(1));
       }
       const list = (await ctx.target.readFile(LBU_LIST))?.toString('utf8') ?? '';
-      if (!list.split('\n').includes(entry)) await ctx.target.run(['lbu', 'include', MOUNTPOINT_MARK]);
+      if (!list.split('\n').includes(entry)) {
+        await ctx.target.run(['lbu', 'include', MOUNTPOINT_MARK]);
+        keep.changed = true;
+      }
     },
   };
 }

@@ -9,6 +9,8 @@ export const LBU_LIST = '/etc/apk/protected_paths.d/lbu.list';
  */
 export class PersistTracker {
   changed = false;
+  /** Saved paths an earlier task (re)writes with the content lbu already has (e.g. on a fresh mount). */
+  rewritten = new Set<string>();
 
   /** The same task; its apply marks the run as having changed persisted files. */
   wrap(task: Task): Task {
@@ -46,10 +48,12 @@ export function lbuCommitTask(id: string, tracker: PersistTracker, when: string)
     id,
     title: `Changes saved to the boot media with lbu commit (${when})`,
     async check(ctx) {
-      if (tracker.changed) return todo('this run changed files lbu saves');
+      // A real run sees its own changes in lbu status; a dry run changed nothing, so it asks the tracker.
+      if (ctx.dryRun && tracker.changed) return todo('this run changes files lbu saves');
       const st = await ctx.target.run(['lbu', 'status'], { readOnly: true, allowFailure: true });
       if (st.exitCode !== 0) return todo(`lbu status failed (${st.stderr.trim().split('\n').at(-1) ?? ''}): commit to be safe`);
-      const changed = st.stdout.split('\n').filter((l) => l.trim());
+      // In a dry run, what an earlier task would have written back does not show yet: leave it out.
+      const changed = st.stdout.split('\n').filter((l) => l.trim() && !(ctx.dryRun && tracker.rewritten.has(l.trim().slice(2))));
       if (changed.length === 0) return done('lbu status: nothing to commit');
       return todo(`lbu status: ${changed.length} uncommitted (${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ', …' : ''})`);
     },

@@ -11,10 +11,11 @@ export interface RebootState {
 
 /**
  * The cmdline flags, cgroup v2 and the new partition take effect only after a reboot. Done when
- * the running kernel shows all three. A root directory is never rebooted (that would be this
- * machine): the user boots the Pi instead.
+ * the running kernel shows all three. Stops the run for the reboot (`reboot` runs only with
+ * --reboot). A root directory is never rebooted (that would signal this machine's init): the user
+ * boots the Pi from the card instead.
  */
-export function rebootTask(data: DataPartitionState, state: RebootState): Task {
+export function rebootTask(data: DataPartitionState, state: RebootState, reboot = false): Task {
   return {
     id: 'reboot',
     title: 'Running kernel has the cgroup flags, cgroup v2 and the data partition (reboot)',
@@ -37,6 +38,10 @@ export function rebootTask(data: DataPartitionState, state: RebootState): Task {
     async apply(ctx) {
       if (ctx.target.kind === 'root') {
         ctx.stopAfter(`Boot the Pi with this card, then run the same command on it again to finish (${ctx.target.label} is not rebooted).`);
+        return;
+      }
+      if (!reboot) {
+        ctx.stopAfter('Reboot now (`reboot`), then run the same command again to finish the join.');
         return;
       }
       ctx.stopAfter('The Pi is rebooting: when it is back, run the same command again to finish the join.');
