@@ -84,6 +84,7 @@ export function buildProgram(): Command {
     .option('--kernel-jobs <n>', 'make -j (default: from cores and RAM)')
     .option('--reboot', 'reboot when needed instead of stopping')
     .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
+    .option('--build-local', 'with --host: cross-compile the kernel on this machine and install it over SSH')
     .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
 
   // pi-prep alpine: the seed's Alpine steps on a running (diskless) Alpine Pi

@@ -16,6 +16,7 @@ export interface RpiosFlags extends CommonFlags, JoinFlags {
   kernelJobs?: string;
   reboot?: boolean;
   rollbackKernel?: boolean;
+  buildLocal?: boolean;
 }
 
 export async function rpiosCommand(flags: RpiosFlags): Promise<number> {
@@ -37,6 +38,7 @@ function kernelOptions(flags: RpiosFlags): KernelOptions {
   if (flags.kernelBranch && !/^[A-Za-z0-9._\/-]+$/.test(flags.kernelBranch)) throw new UsageError(`--kernel-branch ${flags.kernelBranch} is not a branch name: use e.g. rpi-6.12.y`);
   if (flags.kernelDefconfig && !/^[A-Za-z0-9._-]+$/.test(flags.kernelDefconfig)) throw new UsageError(`--kernel-defconfig ${flags.kernelDefconfig} is not a make target: use e.g. bcm2711_defconfig`);
   if (flags.kernelRepo?.startsWith('-')) throw new UsageError(`--kernel-repo ${flags.kernelRepo} is not a URL or path: use e.g. https://github.com/raspberrypi/linux`);
+  if (flags.buildLocal && [flags.host ?? []].flat().length === 0 && !flags.inventory) throw new UsageError('--build-local builds here for a Pi reached with --host: add --host, or drop --build-local');
   const jobs = flags.kernelJobs === undefined ? undefined : Number(flags.kernelJobs);
   if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new UsageError(`--kernel-jobs ${flags.kernelJobs} is not a positive whole number`);
   return {
@@ -48,5 +50,6 @@ function kernelOptions(flags: RpiosFlags): KernelOptions {
     workdir: flags.kernelWorkdir ? resolve(flags.kernelWorkdir) : undefined,
     localVersion: '-k0s',
     jobs,
+    buildLocal: Boolean(flags.buildLocal),
   };
 }

@@ -28,6 +28,8 @@ export interface KernelOptions {
   workdir?: string;
   localVersion: string;
   jobs?: number;
+  /** For an SSH target: build on this machine (cross) and install the results over SSH (`--build-local`). */
+  buildLocal?: boolean;
 }
 
 /** What the kernel tasks share in one run: the decision, the board's flavour, paths. */
@@ -60,7 +62,8 @@ export function kernelState(target: Target, opts: KernelOptions): KernelState {
   const fragment = loadFragments(opts.fragments);
   const hostArm = process.arch === 'arm64';
   // On the Pi itself build natively; for a root directory, build here (cross unless this is arm64).
-  const builder = target.kind === 'root' ? new Builder('host', !hostArm) : new Builder('target', false);
+  // --build-local: the same host build for a Pi reached over SSH; the install goes through the target.
+  const builder = target.kind === 'root' || (target.kind === 'ssh' && opts.buildLocal) ? new Builder('host', !hostArm) : new Builder('target', false);
   let memo: Promise<KernelPlan> | undefined;
   const state: KernelState = {
     opts, fragment, builder, changed: [],
@@ -84,7 +87,7 @@ async function decide(ctx: RunContext, state: KernelState): Promise<KernelPlan> 
   const base = { defconfig: opts.defconfig ?? flavour?.defconfig ?? 'bcm2711_defconfig', image, bootDir, branch, dir, log: join(dir, 'pi-prep-build.log'), jobs };
   const no = (why: string) => ({ ...base, rebuild: false, why });
   const yes = (why: string) => {
-    if (ctx.target.kind === 'ssh') throw new TaskFailedError(`${why}, but a kernel build runs on the Pi itself or for a --root directory: run pi-prep rpios on the Pi, or use --kernel skip`);
+    if (ctx.target.kind === 'ssh' && where !== 'host') throw new TaskFailedError(`${why}, but a kernel build over SSH needs --build-local (cross-compile here, install over SSH): add it, run pi-prep rpios on the Pi, or use --kernel skip`);
     return { ...base, rebuild: true, why };
   };
 

@@ -1,0 +1,94 @@
+// SSH costs, in one run, against a real sshd on 127.0.0.1 (needs root and the test host setup):
+//  1. one command's round trip over SSH, with and without the multiplexed connection;
+//  2. `pi-prep check` over SSH against `pi-prep check --root` on the same arm64 Pi root.
+// Usage: npx tsc -p . && node dist/scripts/bench-ssh.js [RUNS]
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SshTarget } from '../src/targets/ssh-target.js';
+import { buildRoot, osRelease, removeRoot } from '../test/helpers/fixture-root.js';
+import { kernelConfig } from '../test/helpers/k0s-release.js';
+import { TestSshd, chrootable, makeClientKey } from '../test/helpers/sshd.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const runs = Number(process.argv[2] ?? 15);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+const root = chrootable(() =>
+  buildRoot({
+    arch: 'arm64',
+    init: 'systemd',
+    files: {
+      '/etc/os-release': osRelease('debian', '12', 'Debian GNU/Linux 12 (bookworm)'),
+      '/proc/sys/kernel/osrelease': '6.6.51-v8+\n',
+      '/boot/config-6.6.51-v8+': kernelConfig(),
+      '/proc/device-tree/model': 'Raspberry Pi 4 Model B Rev 1.4\0',
+      '/proc/device-tree/compatible': 'raspberrypi,4-model-b\0brcm,bcm2711\0',
+      '/boot/firmware/cmdline.txt': 'console=tty1 root=/dev/mmcblk0p2 rootwait cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n',
+      '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory pids\n',
+      '/proc/meminfo': 'MemTotal:        3884376 kB\n',
+    },
+  }),
+);
+const key = makeClientKey();
+// root lands in the arm64 Pi (qemu-user runs its busybox); `nobody`-like plain logins are not needed here.
+const pi = await new TestSshd(key, ['LogLevel ERROR', 'Match User root', `  ChrootDirectory ${root}`]).start();
+const plain = await new TestSshd(key, ['LogLevel ERROR']).start();
+
+async function roundTrips(sshd: TestSshd, multiplex: boolean): Promise<number> {
+  const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user: 'root', options: sshd.sshOptions(), multiplex });
+  await t.run(['true']); // connect (and, multiplexed, start the master)
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    await t.run(['true']);
+    times.push(ms(t0));
+  }
+  await t.close();
+  return median(times);
+}
+
+const rt = {
+  'this machine, multiplexed': await roundTrips(plain, true),
+  'this machine, new connection each': await roundTrips(plain, false),
+  'arm64 Pi root, multiplexed': await roundTrips(pi, true),
+  'arm64 Pi root, new connection each': await roundTrips(pi, false),
+};
+
+const cases: Record<string, string[]> = {
+  'check --root (local)': ['check', '--root', root],
+  'check --host (SSH)': ['check', '--host', pi.host('root'), ...pi.cliArgs()],
+};
+const times: Record<string, number[]> = { 'check --root (local)': [], 'check --host (SSH)': [] };
+for (let i = 0; i < runs + 2; i++) {
+  for (const [name, args] of Object.entries(cases)) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    const took = ms(t0);
+    if (r.status !== 0) throw new Error(`${name} exited ${r.status}: ${r.stdout}${r.stderr}`);
+    if (i >= 2) times[name]!.push(took);
+  }
+}
+const node = (() => {
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    xs.push(ms(t0));
+  }
+  return median(xs);
+})();
+
+console.log(`runs: ${runs} each, median wall time`);
+console.log('\none command (`true`) over SSH, round trip:');
+for (const [k, v] of Object.entries(rt)) console.log(`  ${k.padEnd(36)} ${v.toFixed(1).padStart(7)} ms`);
+const local = median(times['check --root (local)']!);
+const remote = median(times['check --host (SSH)']!);
+console.log('\npi-prep check, whole CLI process:');
+console.log(`  ${'node -e 0 (baseline)'.padEnd(36)} ${node.toFixed(1).padStart(7)} ms`);
+console.log(`  ${'check --root (local)'.padEnd(36)} ${local.toFixed(1).padStart(7)} ms`);
+console.log(`  ${'check --host (SSH)'.padEnd(36)} ${remote.toFixed(1).padStart(7)} ms  ${(remote / local).toFixed(2)}x`);
+
+await pi.stop();
+await plain.stop();
+removeRoot(root);
