@@ -211,8 +211,8 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
       async apply(ctx) {
         await ctx.target.run(['sync', path]);
         if (card.kind === 'device') await ctx.target.run(['blockdev', '--flushbufs', path]);
-        if (!ctx.dryRun) await verifyBootFiles(path, l, job.bootFiles, ctx.log);
-        await fsckBoth(ctx, path, l);
+        // Independent reads of the same flushed card: run them side by side.
+        await Promise.all([ctx.dryRun ? undefined : verifyBootFiles(path, l, job.bootFiles, ctx.log), fsckBoth(ctx, path, l)]);
       },
     },
     {
