@@ -78,7 +78,7 @@ export async function explainDropped(sym: string, c: KernelConfig, deps: Deps): 
     seen.add(off);
     cur = off;
   }
-  if (chain.length === 0) return `CONFIG_${sym} lost to a choice or a select elsewhere in the tree`;
+  if (chain.length === 0) return `CONFIG_${sym} is decided elsewhere (a choice, or a select by another option)`;
   return `CONFIG_${sym} depends on ${chain.join(', which depends on ')}`;
 }
 
@@ -96,6 +96,12 @@ export function depsFromKconfig(sym: string, files: Map<string, string>): string
     for (let n = 0; n < lines.length; n++) {
       const l = lines[n]!.replace(/#.*$/, '');
       const t = l.trim();
+      if (t === 'help' || t === '---help---') {
+        // Help text is prose ("if you say Y here"): skip it, it ends where the indentation does.
+        const indent = indentOf(lines[n]!);
+        while (n + 1 < lines.length && (lines[n + 1]!.trim() === '' || indentOf(lines[n + 1]!) > indent)) n++;
+        continue;
+      }
       if (/^if\s/.test(t)) stack.push({ kind: 'if', deps: [t.slice(3).trim()] });
       else if (t === 'endif') popTo(stack, 'if');
       else if (/^menu\s/.test(t)) {
@@ -108,16 +114,27 @@ export function depsFromKconfig(sym: string, files: Map<string, string>): string
       } else if (t === 'endmenu') popTo(stack, 'menu');
       else if (defRe.test(l)) {
         found = true;
-        for (const s of stack) out.push(...s.deps);
+        const enclosing = stack.flatMap((s) => s.deps);
         for (let k = n + 1; k < lines.length && (/^\s+\S/.test(lines[k]!) || lines[k]!.trim() === ''); k++) {
           const d = /^\s+depends on\s+(.+)$/.exec(lines[k]!.replace(/#.*$/, ''));
           if (d) out.push(d[1]!.trim());
           if (/^\s*(help|---help---)\s*$/.test(lines[k]!)) break;
         }
+        out.push(...enclosing); // its own `depends on` first: the nearest reason reads best
       }
     }
   }
   return found ? out : undefined;
+}
+
+function indentOf(line: string): number {
+  let n = 0;
+  for (const ch of line) {
+    if (ch === ' ') n++;
+    else if (ch === '\t') n = (Math.floor(n / 8) + 1) * 8;
+    else break;
+  }
+  return n;
 }
 
 function popTo(stack: { kind: string }[], kind: string): void {
