@@ -80,7 +80,11 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     const first = await runCli(['alpine-sd', img, '--tarball', tarball, '--size', '600M']);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(partitions(img).length, 2);
-    const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--tarball', tarball, '--size', '600M', '--log-file', log], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--tarball', tarball, '--size', '600M', '--log-file', log], {
+      stdio: 'ignore',
+      // The killed run cannot remove its scratch directory: keep it inside this test's work dir.
+      env: { ...process.env, TMPDIR: work },
+    });
     // Kill as soon as the boot filesystem is being written (the log says so before the tools run).
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
