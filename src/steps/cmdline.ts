@@ -17,10 +17,11 @@ export function patchCmdline(text: string): string {
   // Split keeping the separators, so untouched parameters and spacing stay as they were.
   let parts = line.split(/(\s+)/).filter((p) => p !== '');
   parts = dropToken(parts, DISABLE_MEMORY);
-  const present = new Set(parts);
+  const dashes = parts.indexOf('--');
+  // Only parameters before `--` are the kernel's; a flag after it is init's and does not count.
+  const present = new Set(dashes === -1 ? parts : parts.slice(0, dashes));
   const missing = CGROUP_FLAGS.filter((f) => !present.has(f));
   if (missing.length === 0) return joinLine(parts) + rest;
-  const dashes = parts.indexOf('--');
   const head = dashes === -1 ? parts : parts.slice(0, dashes);
   const tail = dashes === -1 ? [] : parts.slice(dashes);
   const trimmedHead = trimEndSpace(head);
@@ -31,9 +32,11 @@ export function patchCmdline(text: string): string {
 
 /** What is still wrong with a cmdline, for check and plans. */
 export function cmdlineProblems(text: string): string[] {
-  const params = new Set((text.split('\n')[0] ?? '').split(/\s+/).filter(Boolean));
+  const all = (text.split('\n')[0] ?? '').split(/\s+/).filter(Boolean);
+  const dashes = all.indexOf('--');
+  const params = new Set(dashes === -1 ? all : all.slice(0, dashes));
   const problems = CGROUP_FLAGS.filter((f) => !params.has(f)).map((f) => `${f} missing`);
-  if (params.has(DISABLE_MEMORY)) problems.push(`${DISABLE_MEMORY} present`);
+  if (all.includes(DISABLE_MEMORY)) problems.push(`${DISABLE_MEMORY} present`);
   return problems;
 }
 

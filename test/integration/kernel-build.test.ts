@@ -1,0 +1,104 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { removeRoot, writeFile } from '../helpers/fixture-root.js';
+import { runCli } from '../helpers/cli.js';
+import { treeHash } from '../helpers/tree-hash.js';
+import { BOOKWORM_CMDLINE, BOOKWORM_CONFIG, piRoot } from '../helpers/rpi-fixture.js';
+import { TINY_EXTRA, kernelRepo } from '../helpers/kernel-repo.js';
+
+const PATCHED = BOOKWORM_CMDLINE.trimEnd() + ' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n';
+const RELEASE = '6.1.192-k0s';
+
+/**
+ * The whole rebuild on a real kernel tree: the recipe clones a local repository made from
+ * Debian's linux-source (branch rpi-6.1.y, picked from the running 6.1 kernel), configures
+ * tinyconfig + kernel-configs/ + what the Pi DTBs need, cross-builds Image.gz, modules and dtbs,
+ * installs into a Pi 4 root, and rolls back. About 4 minutes on 2 cores (docs/kernel.md).
+ */
+describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, installed into a Pi 4 root)', () => {
+  let work: string;
+  let repo: string;
+  let root: string;
+  before(() => {
+    repo = kernelRepo();
+    work = mkdtempSync(join(tmpdir(), 'pi-prep-kbuild-'));
+    writeFileSync(join(work, 'tiny-extra.config'), TINY_EXTRA);
+    root = piRoot({ board: 'pi4', cmdline: PATCHED, without: ['CFS_BANDWIDTH'] });
+    // Bookworm's first kernel was 6.1: the recipe picks rpi-6.1.y from it.
+    writeFile(root, '/proc/sys/kernel/osrelease', '6.1.0-rpi7-rpi-v8\n');
+    writeFile(root, '/boot/config-6.1.0-rpi7-rpi-v8', readFileSync(join(root, 'boot/config-6.6.51+rpt-rpi-v8')));
+    writeFile(root, '/boot/firmware/bcm2711-rpi-400.dtb', Buffer.from('stock pi 400 dtb\n'));
+  });
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+    removeRoot(root);
+  });
+  const args = (...more: string[]) => [
+    'rpios', '--root', root, '--kernel-repo', repo, '--kernel-defconfig', 'tinyconfig',
+    '--kernel-fragment', join(work, 'tiny-extra.config'), '--kernel-workdir', join(work, 'linux'), '--kernel-jobs', '3', ...more,
+  ];
+
+  it('a branch the repository lacks is named with the fix, nothing changed', async () => {
+    const h = treeHash(root);
+    const res = await runCli([...args(), '--kernel-branch', 'rpi-5.4.y']);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, new RegExp(`no branch rpi-5.4.y at ${repo.replace(/[.]/g, '\\.')}: pass --kernel-branch`));
+    assert.equal(treeHash(root), h);
+  });
+
+  it('builds, installs as kernel8-k0s.img with backups, and --rollback-kernel restores every byte', async () => {
+    const bootBefore = treeHash(join(root, 'boot/firmware'));
+    const dtbBefore = readFileSync(join(root, 'boot/firmware/bcm2711-rpi-4-b.dtb'));
+    const t0 = Date.now();
+    const res = await runCli(args('--verbose'));
+    const seconds = Math.round((Date.now() - t0) / 1000);
+    process.stderr.write(`# kernel build pipeline: ${seconds}s\n`);
+    assert.equal(res.code, 0, res.stderr.slice(-3000) + res.stdout.slice(-3000));
+    assert.match(res.stdout, /6\.1\.0-rpi7-rpi-v8 lacks CONFIG_CFS_BANDWIDTH/);
+    assert.match(res.stdout, /Reboot now/);
+
+    const linux = join(work, 'linux');
+    const boot = join(root, 'boot/firmware');
+    assert.deepEqual(readFileSync(join(boot, 'kernel8-k0s.img')), readFileSync(join(linux, 'arch/arm64/boot/Image.gz')));
+    assert.equal(readFileSync(join(boot, 'kernel8.img'), 'utf8'), 'stock kernel8.img\n', 'stock kernel kept');
+    assert.deepEqual(readFileSync(join(boot, 'bcm2711-rpi-4-b.dtb')), readFileSync(join(linux, 'arch/arm64/boot/dts/broadcom/bcm2711-rpi-4-b.dtb')));
+    assert.deepEqual(readFileSync(join(boot, 'bcm2711-rpi-4-b.dtb.pi-prep.bak')), dtbBefore, 'replaced DTB backed up');
+    assert.equal(readFileSync(join(boot, 'config.txt.pi-prep.bak'), 'utf8'), BOOKWORM_CONFIG);
+    const cfg = readFileSync(join(boot, 'config.txt'), 'utf8');
+    assert.ok(cfg.startsWith(BOOKWORM_CONFIG), 'every original line kept, in order');
+    assert.equal(cfg.slice(BOOKWORM_CONFIG.length), '# pi-prep: k0s kernel (undo: pi-prep rpios --rollback-kernel)\n[all]\nkernel=kernel8-k0s.img\nauto_initramfs=0\n# pi-prep: end\n');
+    const mods = join(root, 'lib/modules', RELEASE);
+    assert.ok(existsSync(join(mods, 'modules.dep')), 'depmod output installed');
+    assert.ok(readdirSync(join(mods, 'kernel/net/netfilter')).includes('xt_comment.ko'), 'fragment modules installed');
+    assert.match(readFileSync(join(mods, 'config'), 'utf8'), /^CONFIG_CFS_BANDWIDTH=y$/m);
+    const manifest = JSON.parse(readFileSync(join(root, 'var/lib/pi-prep/kernel-install.json'), 'utf8'));
+    assert.equal(manifest.release, RELEASE);
+    assert.ok(manifest.added.includes('/boot/firmware/kernel8-k0s.img'));
+    assert.ok(manifest.replaced.includes('/boot/firmware/bcm2711-rpi-4-b.dtb'));
+    assert.match(readFileSync(join(linux, 'pi-prep-build.log'), 'utf8'), /Image\.gz is ready/);
+
+    // Before the reboot, a second run keeps what is installed and stops again for the reboot.
+    const again = await runCli(args());
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /Reboot now/);
+    assert.match(readFileSync(join(boot, 'config.txt'), 'utf8'), /kernel=kernel8-k0s\.img/);
+
+    const dry = await runCli(args('--rollback-kernel', '--dry-run'));
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /write \/boot\/firmware\/config\.txt/);
+    assert.match(dry.stdout, /remove \/boot\/firmware\/kernel8-k0s\.img/);
+    assert.ok(existsSync(join(boot, 'kernel8-k0s.img')), 'dry run changed nothing');
+
+    const rb = await runCli(args('--rollback-kernel'));
+    assert.equal(rb.code, 0, rb.stderr + rb.stdout);
+    assert.equal(treeHash(boot), bootBefore, 'boot partition byte for byte as before');
+    assert.ok(!existsSync(mods), 'modules removed');
+    assert.ok(!existsSync(join(root, 'var/lib/pi-prep/kernel-install.json')));
+    const twice = await runCli(args('--rollback-kernel'));
+    assert.equal(twice.code, 0);
+    assert.match(twice.stdout, /already done, 0 changed/);
+  });
+});
