@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { SshTarget } from '../src/targets/ssh-target.js';
 import { buildRoot, osRelease, removeRoot } from '../test/helpers/fixture-root.js';
 import { kernelConfig } from '../test/helpers/k0s-release.js';
-import { TestSshd, chrootable, makeClientKey } from '../test/helpers/sshd.js';
+import { TestSshd, chrootable, ensureUser, makeClientKey } from '../test/helpers/sshd.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const runs = Number(process.argv[2] ?? 15);
@@ -31,12 +31,14 @@ const root = chrootable(() =>
   }),
 );
 const key = makeClientKey();
-// root lands in the arm64 Pi (qemu-user runs its busybox); `nobody`-like plain logins are not needed here.
+// root lands in the arm64 Pi (qemu-user runs its busybox); on this machine itself a user with
+// /bin/sh and passwordless sudo, like `pi` on Raspberry Pi OS (root's own shell rc may be slow here).
 const pi = await new TestSshd(key, ['LogLevel ERROR', 'Match User root', `  ChrootDirectory ${root}`]).start();
 const plain = await new TestSshd(key, ['LogLevel ERROR']).start();
+const dropUser = ensureUser('pi-prep-bench', 'nopasswd');
 
-async function roundTrips(sshd: TestSshd, multiplex: boolean): Promise<number> {
-  const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user: 'root', options: sshd.sshOptions(), multiplex });
+async function roundTrips(sshd: TestSshd, multiplex: boolean, user = 'root'): Promise<number> {
+  const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user, options: sshd.sshOptions(), multiplex });
   await t.run(['true']); // connect (and, multiplexed, start the master)
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -49,8 +51,8 @@ async function roundTrips(sshd: TestSshd, multiplex: boolean): Promise<number> {
 }
 
 const rt = {
-  'this machine, multiplexed': await roundTrips(plain, true),
-  'this machine, new connection each': await roundTrips(plain, false),
+  'this machine (sudo -n), multiplexed': await roundTrips(plain, true, 'pi-prep-bench'),
+  'this machine (sudo -n), new connection each': await roundTrips(plain, false, 'pi-prep-bench'),
   'arm64 Pi root, multiplexed': await roundTrips(pi, true),
   'arm64 Pi root, new connection each': await roundTrips(pi, false),
 };
@@ -81,14 +83,15 @@ const node = (() => {
 
 console.log(`runs: ${runs} each, median wall time`);
 console.log('\none command (`true`) over SSH, round trip:');
-for (const [k, v] of Object.entries(rt)) console.log(`  ${k.padEnd(36)} ${v.toFixed(1).padStart(7)} ms`);
+for (const [k, v] of Object.entries(rt)) console.log(`  ${k.padEnd(44)} ${v.toFixed(1).padStart(7)} ms`);
 const local = median(times['check --root (local)']!);
 const remote = median(times['check --host (SSH)']!);
 console.log('\npi-prep check, whole CLI process:');
-console.log(`  ${'node -e 0 (baseline)'.padEnd(36)} ${node.toFixed(1).padStart(7)} ms`);
-console.log(`  ${'check --root (local)'.padEnd(36)} ${local.toFixed(1).padStart(7)} ms`);
-console.log(`  ${'check --host (SSH)'.padEnd(36)} ${remote.toFixed(1).padStart(7)} ms  ${(remote / local).toFixed(2)}x`);
+console.log(`  ${'node -e 0 (baseline)'.padEnd(44)} ${node.toFixed(1).padStart(7)} ms`);
+console.log(`  ${'check --root (local)'.padEnd(44)} ${local.toFixed(1).padStart(7)} ms`);
+console.log(`  ${'check --host (SSH)'.padEnd(44)} ${remote.toFixed(1).padStart(7)} ms  ${(remote / local).toFixed(2)}x`);
 
 await pi.stop();
 await plain.stop();
+dropUser();
 removeRoot(root);

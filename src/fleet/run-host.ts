@@ -26,12 +26,14 @@ export function runHost(h: FleetHost, argv: string[], opts: { input?: string; js
     let stdout = '';
     let lastOut = '';
     let lastErr = '';
+    let lastWasErr = false;
     const relay = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream, isErr: boolean) => {
       let rest = '';
       const emit = (line: string) => {
         if (line.trim()) {
           if (isErr) lastErr = line;
           else lastOut = line;
+          lastWasErr = isErr;
         }
         if (!opts.json || isErr) out.write(redact(`${opts.prefix}${line}`) + '\n');
       };
@@ -55,7 +57,8 @@ export function runHost(h: FleetHost, argv: string[], opts: { input?: string; js
         exitCode,
         seconds: (Date.now() - started) / 1000,
         stdout,
-        ...(exitCode !== 0 ? { error: error ?? lastErr.replace(/^pi-prep: /, '') } : {}),
+        // A failure's reason is its last line: the error on stderr, or a plan's verdict on stdout.
+        ...(exitCode !== 0 ? { error: error ?? (lastWasErr || !lastOut ? lastErr : lastOut).replace(/^pi-prep: /, '') } : {}),
         ...(lastOut ? { last: lastOut } : {}),
       });
     child.on('error', (err) => done(1, `cannot start pi-prep: ${err.message}`));
