@@ -319,7 +319,8 @@ export class SshTarget implements Target {
       return new RefusedError(`the host key of ${where} does not match known_hosts (another machine, or it was reinstalled): check it, then remove the old entry with \`ssh-keygen -R ${this.opts.host}\``);
     }
     if (/host key is known|Host key verification failed|authenticity of host/i.test(e)) {
-      return new RefusedError(`the host key of ${where} is not in known_hosts: connect once with \`ssh ${where}\` to check and accept it, or pass --ssh-option StrictHostKeyChecking=accept-new`);
+      const login = `ssh ${this.opts.port ? `-p ${this.opts.port} ` : ''}${this.opts.user ? `${this.opts.user}@` : ''}${this.opts.host}`;
+      return new RefusedError(`the host key of ${where} is not in known_hosts: connect once with \`${login}\` to check and accept it, or pass --ssh-option StrictHostKeyChecking=accept-new`);
     }
     if (/Connection refused/i.test(e)) return new TaskFailedError(`cannot connect to ${where}: connection refused; is sshd running there and is the port right?`);
     if (/Could not resolve hostname/i.test(e)) return new TaskFailedError(`cannot resolve ${this.opts.host}: check the name in --host, or use its address`);
