@@ -39,7 +39,7 @@ describe('rpios --host --build-local: build on this machine, install over SSH', 
     ], { env: { XDG_CACHE_HOME: join(work, 'cache') } });
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^# pi-prep rpios \(dry run\) on root@127\.0\.0\.1:\d+$/m);
-    assert.match(res.stdout, /Kernel build tools on this machine .*cross-compiling for arm64/);
+    assert.match(res.stdout, /build tools on this machine .*cross-compiling for arm64/);
     assert.match(res.stdout, /on this machine: run `make -C \S+ ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- LOCALVERSION= -j\d+ Image\.gz modules dtbs`/);
     assert.match(res.stdout, /copy \S+\/arch\/arm64\/boot\/Image\.gz to \/boot\/firmware\/kernel8-k0s\.img/);
     assert.match(res.stdout, /\+ kernel=kernel8-k0s\.img/);
