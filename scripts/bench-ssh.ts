@@ -36,6 +36,17 @@ const key = makeClientKey();
 const pi = await new TestSshd(key, ['LogLevel ERROR', 'Match User root', `  ChrootDirectory ${root}`]).start();
 const plain = await new TestSshd(key, ['LogLevel ERROR']).start();
 const dropUser = ensureUser('pi-prep-bench', 'nopasswd');
+const cleanup = async () => {
+  await pi.stop();
+  await plain.stop();
+  dropUser();
+  removeRoot(root);
+};
+process.once('uncaughtException', async (err) => {
+  console.error(err);
+  await cleanup();
+  process.exit(1);
+});
 
 async function roundTrips(sshd: TestSshd, multiplex: boolean, user = 'root'): Promise<number> {
   const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user, options: sshd.sshOptions(), multiplex });
@@ -91,7 +102,4 @@ console.log(`  ${'node -e 0 (baseline)'.padEnd(44)} ${node.toFixed(1).padStart(7
 console.log(`  ${'check --root (local)'.padEnd(44)} ${local.toFixed(1).padStart(7)} ms`);
 console.log(`  ${'check --host (SSH)'.padEnd(44)} ${remote.toFixed(1).padStart(7)} ms  ${(remote / local).toFixed(2)}x`);
 
-await pi.stop();
-await plain.stop();
-dropUser();
-removeRoot(root);
+await cleanup();

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +231,7 @@ export class SshTarget implements Target {
     const dir = this.socketDir;
     this.socketDir = undefined;
     this.ready = undefined;
+    openTargets.delete(this);
     if (!dir) return;
     await execa('ssh', [...this.sshArgs(dir), '-O', 'exit', '--', this.opts.host], { reject: false, stdin: 'ignore' });
     await rm(dir, { recursive: true, force: true });
@@ -238,24 +241,41 @@ export class SshTarget implements Target {
 
   /** Open the shared connection (the first command starts the master) and learn whether sudo is needed. */
   private connect(): Promise<void> {
-    this.ready ??= (async () => {
-      if (this.opts.multiplex !== false) this.socketDir = await mkdtemp(join(tmpdir(), 'pi-prep-ssh-'));
-      const who = await this.raw(['id', '-u']);
-      if (who.exitCode !== 0) throw this.connectError(who);
-      if (who.stdout.toString('utf8').trim() === '0') return;
-      this.sudo = true;
-      const s = await this.raw(['sudo', '-n', 'true']);
-      if (s.exitCode === 0) return;
-      if (s.exitCode === 255) throw this.connectError(s);
-      const user = this.opts.user ?? 'the login user';
-      if (/password is required|terminal is required|askpass/i.test(s.stderr)) {
-        throw new TaskFailedError(`sudo on ${this.label} wants a password for ${user}, which pi-prep cannot type: allow ${user} passwordless sudo (NOPASSWD) or connect as root`);
-      }
-      if (/not found/i.test(s.stderr)) throw new TaskFailedError(`${this.label} has no sudo and ${user} is not root: install sudo there or connect as root`);
-      throw new TaskFailedError(`sudo -n on ${this.label} failed for ${user}: ${lastLine(s.stderr) || `exit ${s.exitCode}`}; allow passwordless sudo or connect as root`);
-    })();
-    this.ready.catch(() => (this.ready = undefined));
+    this.ready ??= this.open().catch(async (err) => {
+      // A failed connect leaves no master and no socket directory behind.
+      await this.close();
+      throw err;
+    });
     return this.ready;
+  }
+
+  private async open(): Promise<void> {
+    if (this.opts.multiplex !== false) {
+      this.socketDir = await mkdtemp(join(tmpdir(), 'pi-prep-ssh-'));
+      openTargets.add(this);
+    }
+    const who = await this.raw(['id', '-u']);
+    if (who.exitCode !== 0) throw this.connectError(who);
+    if (who.stdout.toString('utf8').trim() === '0') return;
+    this.sudo = true;
+    const s = await this.raw(['sudo', '-n', 'true']);
+    if (s.exitCode === 0) return;
+    if (s.exitCode === 255) throw this.connectError(s);
+    const user = this.opts.user ?? 'the login user';
+    if (/password is required|terminal is required|askpass/i.test(s.stderr)) {
+      throw new TaskFailedError(`sudo on ${this.label} wants a password for ${user}, which pi-prep cannot type: allow ${user} passwordless sudo (NOPASSWD) or connect as root`);
+    }
+    if (/not found/i.test(s.stderr)) throw new TaskFailedError(`${this.label} has no sudo and ${user} is not root: install sudo there or connect as root`);
+    throw new TaskFailedError(`sudo -n on ${this.label} failed for ${user}: ${lastLine(s.stderr) || `exit ${s.exitCode}`}; allow passwordless sudo or connect as root`);
+  }
+
+  /** At process exit, for a run that ended without close() (an error before the recipe ran). */
+  closeSync(): void {
+    const dir = this.socketDir;
+    if (!dir) return;
+    this.socketDir = undefined;
+    spawnSync('ssh', [...this.sshArgs(dir), '-O', 'exit', '--', this.opts.host], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
   }
 
   private sshArgs(socketDir = this.socketDir): string[] {
@@ -353,6 +373,10 @@ function parseStat(line: string): FileInfo {
     : fmt === 0o060000 ? 'block' : fmt === 0o020000 ? 'char' : 'other';
   return { type, mode: m & 0o7777, size: Number(size), uid: Number(uid), gid: Number(gid) };
 }
+
+/** Targets with a master connection still open; closed synchronously if the process exits first. */
+const openTargets = new Set<SshTarget>();
+process.once('exit', () => openTargets.forEach((t) => t.closeSync()));
 
 function mode(m: number | undefined): string {
   return m === undefined ? '' : m.toString(8).padStart(4, '0');

@@ -212,6 +212,16 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
   });
 
   describe('connection problems: one line, nothing changed', () => {
+    // A failed connect leaves no master connection and no socket directory behind.
+    const socketDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('pi-prep-ssh-')).sort();
+    let dirsBefore: string[] = [];
+    before(() => {
+      dirsBefore = socketDirs();
+    });
+    after(() => {
+      assert.deepEqual(socketDirs(), dirsBefore, 'no socket directory left behind');
+    });
+
     it('sudo that wants a password', async () => {
       const res = await runCli(['linux', '--host', plain.host('pi-prep-pw'), ...plain.cliArgs(), ...joinArgs()], { env: env() });
       assert.equal(res.code, 1);
