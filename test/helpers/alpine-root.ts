@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildRoot, osRelease, recordingScript, STANDIN_LOG, writeFile } from './fixture-root.js';
-import { kernelConfig } from './k0s-release.js';
+import { kernelConfig, TAG } from './k0s-release.js';
+import { k0sStandIn } from './k0s-standin.js';
+import { TestHttpServer } from './http-server.js';
+import { createHash } from 'node:crypto';
 
 /**
  * A running diskless Alpine on a Pi 4, as a chroot: arm64 busybox, Alpine's files, the boot media
@@ -20,7 +23,7 @@ const MEDIA = '/media/mmcblk0p1';
 
 /** Kill the pi-prep process (the stand-in's parent) after the Nth recorded call: an interrupted run. */
 const KILL = `if [ -n "$PI_PREP_TEST_KILL_AT" ] && [ "$(wc -l < ${STANDIN_LOG})" -eq "$PI_PREP_TEST_KILL_AT" ]; then kill -9 $PPID; fi`;
-const standIn = (body: string) => recordingScript(`${body}\n${KILL}`);
+const standIn = (body: string) => recordingScript(`(\n${body}\n)\nrc=$?\n${KILL}\nexit $rc`);
 
 const APK = standIn(`
 case "$1" in
@@ -68,6 +71,16 @@ elif [ "$1" = /var/lib/k0s ]; then
 fi`);
 
 const REBOOT = standIn('exit 0');
+
+/** The k0s release (arm64 only), its stand-in able to kill the run too (see KILL). */
+export async function killableK0sRelease(): Promise<TestHttpServer> {
+  const server = await new TestHttpServer().start();
+  const name = `k0s-${TAG}-arm64`;
+  const body = `${k0sStandIn(TAG)}${KILL}\n# k0s stand-in for arm64\n`;
+  server.routes.set(`/${TAG}/${name}`, { body });
+  server.routes.set(`/${TAG}/sha256sums.txt`, { body: `${createHash('sha256').update(body).digest('hex')} *${name}\n` });
+  return server;
+}
 
 export interface Card {
   img: string;

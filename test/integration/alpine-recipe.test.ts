@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, k0sReleaseServer, sampleWorkerToken } from '../helpers/k0s-release.js';
+import { TAG, sampleWorkerToken } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
-import { alpineRoot, labelAt, makeCard, simulateBoot, STOCK_CMDLINE, workDir, type Card } from '../helpers/alpine-root.js';
+import { alpineRoot, killableK0sRelease, labelAt, makeCard, simulateBoot, STOCK_CMDLINE, workDir, type Card } from '../helpers/alpine-root.js';
 
 const MEDIA = '/media/mmcblk0p1';
 const FLAGS = 'cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1';
@@ -57,7 +57,7 @@ describe('pi-prep alpine --root (diskless Alpine in an arm64 chroot, card on a l
   const cleanups: (() => void)[] = [];
 
   before(async () => {
-    ({ server } = await k0sReleaseServer());
+    server = await killableK0sRelease();
     work = workDir();
     tokenFile = join(work, 'worker.token');
     writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n');
