@@ -9,5 +9,5 @@ export function kernelRepo(): string {
   return execFileSync('bash', [script, KERNEL_CACHE], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
 }
 
-/** What tinyconfig lacks for the fragment and the Pi DTBs: modules, block devices, SysV IPC, BCM2835. */
-export const TINY_EXTRA = ['CONFIG_MODULES=y', 'CONFIG_BLOCK=y', 'CONFIG_SYSVIPC=y', 'CONFIG_ARCH_BCM=y', 'CONFIG_ARCH_BCM2835=y', ''].join('\n');
+/** What tinyconfig lacks for the fragment and the Pi DTBs: modules, users (namespaces need them), block devices, SysV IPC, BCM2835. */
+export const TINY_EXTRA = ['CONFIG_MODULES=y', 'CONFIG_MULTIUSER=y', 'CONFIG_BLOCK=y', 'CONFIG_SYSVIPC=y', 'CONFIG_ARCH_BCM=y', 'CONFIG_ARCH_BCM2835=y', ''].join('\n');

@@ -78,7 +78,9 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     assert.equal(manifest.release, RELEASE);
     assert.ok(manifest.added.includes('/boot/firmware/kernel8-k0s.img'));
     assert.ok(manifest.replaced.includes('/boot/firmware/bcm2711-rpi-4-b.dtb'));
-    assert.match(readFileSync(join(linux, 'pi-prep-build.log'), 'utf8'), /Image\.gz is ready/);
+    const log = readFileSync(join(linux, 'pi-prep-build.log'), 'utf8');
+    assert.match(log, /^\$ make -C \S+ ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- LOCALVERSION= tinyconfig\n/, 'the log starts with the configure step');
+    assert.match(log, /\$ make -C \S+ ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- LOCALVERSION= -j3 Image\.gz modules dtbs\n[\s\S]*?\(exit 0\)/);
 
     // Before the reboot, a second run keeps what is installed and stops again for the reboot.
     const again = await runCli(args());

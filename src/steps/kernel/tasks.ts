@@ -144,7 +144,7 @@ export function kernelTasks(state: KernelState): Task[] {
 function targetToolsTask(): Task {
   return {
     id: 'kernel-tools',
-    title: 'Kernel build tools installed',
+    title: 'Kernel check (kernel-configs/) and build tools',
     async check(ctx) {
       const r = await ctx.target.run(['dpkg-query', '-W', '-f=${Package} ${Status}\\n', ...BUILD_DEPS], { readOnly: true, allowFailure: true });
       const ok = new Set(r.stdout.split('\n').filter((l) => l.endsWith('install ok installed')).map((l) => l.split(' ')[0]));
@@ -162,7 +162,7 @@ function hostToolsTask(b: Builder): Task {
   const tools = ['git', 'make', 'bc', 'bison', 'flex', 'perl', b.cross ? 'aarch64-linux-gnu-gcc' : 'gcc'];
   return {
     id: 'kernel-tools',
-    title: 'Kernel build tools on this machine',
+    title: 'Kernel check (kernel-configs/) and build tools on this machine',
     async check() {
       const missing: string[] = [];
       for (const t of tools) if (!(await onPath(t))) missing.push(t);
@@ -218,6 +218,7 @@ function configTask(state: KernelState): Task {
     },
     async apply(ctx) {
       const p = await state.plan(ctx);
+      await b.resetLog(ctx, p.log); // one log per rebuild: configure, build, install
       await b.run(ctx, make(state, p, p.defconfig), { log: p.log });
       await b.run(ctx, [join(p.dir, 'scripts/config'), '--file', join(p.dir, '.config'), ...scriptsConfigArgs(state.fragment, state.opts.localVersion)], { log: p.log });
       await b.run(ctx, make(state, p, 'olddefconfig'), { log: p.log });
@@ -265,7 +266,6 @@ function buildTask(state: KernelState): Task {
     },
     async apply(ctx) {
       const p = await state.plan(ctx);
-      await state.builder.resetLog(ctx, p.log);
       await state.builder.run(ctx, make(state, p, `-j${p.jobs}`, 'Image.gz', 'modules', 'dtbs'), { log: p.log, stream: true });
       if (!ctx.dryRun) state.release = (await state.builder.read(make(state, p, '-s', 'kernelrelease'))).stdout.trim();
       ctx.log(`built ${state.release ?? '<kernelrelease>'}; full log ${p.log}`);
