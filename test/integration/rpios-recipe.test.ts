@@ -29,7 +29,9 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
     rmSync(work, { recursive: true, force: true });
     roots.forEach(removeRoot);
   });
-  const args = (root: string, ...more: string[]) => ['rpios', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG, ...more];
+  // A local path, so a run that wrongly decided to rebuild could never reach the network.
+  const REPO = '/nonexistent/raspberrypi-linux';
+  const args = (root: string, ...more: string[]) => ['rpios', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG, '--kernel-repo', REPO, ...more];
   const env = () => ({ XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) });
 
   for (const board of ['pi4', 'pi5'] as const) {
@@ -93,7 +95,7 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
     assert.match(out, /6\.6\.51\+rpt-rpi-2712 lacks CONFIG_CFS_BANDWIDTH \(\/boot\/config-6\.6\.51\+rpt-rpi-2712\): rebuild from rpi-6\.6\.y/);
     const make = `make -C ${dir} ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- LOCALVERSION=`;
     for (const line of [
-      `on this machine: run \`git clone --depth=1 --branch rpi-6.6.y -- https://github.com/raspberrypi/linux ${dir}\``,
+      `on this machine: run \`git clone --depth=1 --branch rpi-6.6.y -- ${REPO} ${dir}\``,
       `on this machine: run \`${make} bcm2712_defconfig\``,
       `on this machine: run \`${dir}/scripts/config --file ${dir}/.config --enable CGROUPS`,
       `--set-str LOCALVERSION -k0s --disable LOCALVERSION_AUTO\``,
