@@ -2,7 +2,7 @@ import { mkdir, readdir, rm, writeFile, copyFile, chmod } from 'node:fs/promises
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { TaskFailedError } from '../src/core/errors.js';
-import { todo, type Recipe, type RunContext, type Task } from '../src/core/task.js';
+import { todo, type Recipe, type Task } from '../src/core/task.js';
 import { patchCmdline } from '../src/steps/cmdline.js';
 import { MTOOLS_ENV, expectedPartitions, mcopyArgv, mkfsExt4Argv, mkfsVfatArgv, parseSfdiskDump, sfdiskArgv, zeroArgv } from '../src/steps/disk/card-tools.js';
 import type { Card } from '../src/steps/disk/card-target.js';

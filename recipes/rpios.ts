@@ -1,5 +1,6 @@
 import { done, todo, type Recipe, type Task } from '../src/core/task.js';
 import type { Target } from '../src/targets/target.js';
+import { LocalTarget } from '../src/targets/local-target.js';
 import { kernelFlavour } from '../src/targets/probes/board.js';
 import { cmdlineTask } from '../src/steps/cmdline.js';
 import { kernelState, kernelTasks, ownImage, type KernelOptions, type KernelState } from '../src/steps/kernel/tasks.js';
@@ -74,22 +75,10 @@ function rpiosPreflight(kernel: KernelState): Task {
       if (bad.length) return todo(bad.join('; '));
       const plan = await kernel.plan(ctx);
       if (plan.rebuild) {
-        const free = kernel.builder.where === 'target' ? await ctx.target.freeBytes(plan.dir) : await hostFree(plan.dir);
+        const free = kernel.builder.where === 'target' ? await ctx.target.freeBytes(plan.dir) : await new LocalTarget().freeBytes(plan.dir);
         if (free !== undefined && free < 6 * GiB) return todo(`a kernel build needs about 6 GiB in ${plan.dir}, ${(free / GiB).toFixed(1)} GiB free: free space or pass --kernel-workdir`);
       }
       return done(`${f.os.prettyName}, ${f.board!.model} (${f.board!.soc}): ${flavour!.defconfig}, ${ownImage(flavour!.image, kernel.opts.localVersion)}, boot partition ${f.bootDir}`);
     },
   };
-}
-
-async function hostFree(path: string): Promise<number | undefined> {
-  const { statfs } = await import('node:fs/promises');
-  const { dirname } = await import('node:path');
-  let p = path;
-  for (;;) {
-    const s = await statfs(p).catch(() => undefined);
-    if (s) return s.bavail * s.bsize;
-    if (p === dirname(p)) return undefined;
-    p = dirname(p);
-  }
 }

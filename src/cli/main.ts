@@ -104,7 +104,7 @@ export function buildProgram(): Command {
     .option('--hostname <name>', 'host name of the Pi (and of its apkovl)', 'pi-worker')
     .option('--ssh-key <file...>', "public key(s) for root's authorized_keys")
     .option('--wifi-ssid <ssid>', 'Wi-Fi network to join on first boot')
-    .option('--wifi-psk <passphrase>', 'Wi-Fi passphrase')
+    .option('--wifi-psk <passphrase>', 'Wi-Fi passphrase, or @FILE holding it (kept out of the process list)')
     .option('--wifi-country <cc>', 'Wi-Fi regulatory country, e.g. DE')
     .option('--size <size>', 'size of a new image file', '2G')
     .option('--boot-size <size>', 'FAT32 boot partition size', '256M')

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -11,6 +11,7 @@ import { isHostname } from '../steps/alpine/apkovl.js';
 import { DEFAULT_ALPINE_MIRROR, resolveAlpine } from '../steps/alpine/release.js';
 import { resolveK0s } from '../steps/k0s/release.js';
 import { TaskFailedError } from '../core/errors.js';
+import { addSecret } from '../core/redact.js';
 import { executeRecipe } from './execute.js';
 import { joinOptionsFrom, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
 
@@ -41,7 +42,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const bootBytes = parseSize(flags.bootSize ?? '256M', '--boot-size');
   const dataBytes = flags.dataSize ? parseSize(flags.dataSize, '--data-size') : undefined;
   if (flags.wifiSsid && !flags.wifiPsk) throw new UsageError('--wifi-ssid needs --wifi-psk (the network passphrase)');
-  const wifi = flags.wifiSsid ? { ssid: flags.wifiSsid, psk: flags.wifiPsk!, country: flags.wifiCountry } : undefined;
+  const wifi = flags.wifiSsid ? { ssid: flags.wifiSsid, psk: await readPsk(flags.wifiPsk!), country: flags.wifiCountry } : undefined;
   if (flags.tarball && !(await stat(flags.tarball).catch(() => undefined))?.isFile()) {
     throw new UsageError(`--tarball ${flags.tarball} is not a file: give the path of an alpine-rpi-*-aarch64.tar.gz`);
   }
@@ -72,7 +73,9 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     if (flags.dryRun && err instanceof TaskFailedError) return { label: `k0s ${join_.source.version ?? 'stable'} (arm64)`, sha256: '', unresolved: err.message };
     throw err;
   }) : undefined;
-  const work = await mkdtemp(join(tmpdir(), 'pi-prep-sd-'));
+  await sweepStaleWork();
+  const work = await mkdtemp(join(tmpdir(), WORK_PREFIX));
+  await writeFile(join(work, 'pid'), String(process.pid));
   const opts: AlpineSdOptions = {
     card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
@@ -114,5 +117,40 @@ async function confirm(given: string, device: string, yes: boolean): Promise<voi
     if (answer !== device) throw new RefusedError(`you typed "${answer}", not ${device}: nothing was written`);
   } finally {
     rl.close();
+  }
+}
+
+/** The Wi-Fi passphrase is a secret too: @FILE keeps it out of the process list; it is redacted everywhere. */
+async function readPsk(arg: string): Promise<string> {
+  let psk = arg;
+  if (arg.startsWith('@')) {
+    psk = (await readFile(arg.slice(1), 'utf8').catch(() => {
+      throw new UsageError(`cannot read the Wi-Fi passphrase file ${arg.slice(1)}: check the path after --wifi-psk @`);
+    })).trim();
+  } else {
+    process.stderr.write('pi-prep: warning: a passphrase on the command line is visible in the process list; prefer --wifi-psk @FILE\n');
+  }
+  if (psk.length < 8 || psk.length > 63) throw new UsageError('--wifi-psk must be 8 to 63 characters (WPA2 passphrase)');
+  addSecret(psk);
+  return psk;
+}
+
+const WORK_PREFIX = 'pi-prep-sd-';
+
+/**
+ * A run killed with -9 cannot clean up its scratch directory (0700, but it may hold the token):
+ * the next run removes those whose process is gone.
+ */
+async function sweepStaleWork(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    if (!name.startsWith(WORK_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => NaN));
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }

@@ -18,6 +18,6 @@ export async function alpineCommand(flags: AlpineFlags): Promise<number> {
   const target = await targetFrom(flags);
   const layout = await probeAlpine(target);
   if (!flags.json) process.stderr.write(`pi-prep: preparing Alpine to join ${join.token.server} as a worker (${target.label})\n`);
-  const k0s = await resolveArtifact(join, target);
+  const k0s = await resolveArtifact(join, target, flags.dryRun);
   return executeRecipe(alpineRecipe(target, layout, join, k0s, { dataDevice: flags.dataDevice, reboot: flags.reboot }), target, flags);
 }

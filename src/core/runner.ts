@@ -1,4 +1,4 @@
-import { Listr } from 'listr2';
+import { Listr, ListrLogger, ListrLogLevels } from 'listr2';
 import { RecordingTarget } from './recording-target.js';
 import { PiPrepError, TaskFailedError, oneLine } from './errors.js';
 import { describeAction } from './plan.js';
@@ -45,6 +45,8 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
       title: task.title,
       task: async (_: unknown, lt: { title: string; output: string; skip(msg?: string): void }) => {
         const entry: TaskReport = report.tasks[i]!;
+        // A task before this one asked to stop (reboot): the rest wait for the next run.
+        if (stopMessage) return lt.skip(`${task.title} (waits for the next run)`);
         const ctx: RunContext = {
           target: rec,
           dryRun: opts.dryRun,
@@ -84,7 +86,6 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
           entry.actions = rec.take();
           for (const a of entry.actions) log(`  ${describeAction(a)}`);
         }
-        if (stopMessage) throw new StopRun(stopMessage);
       },
     })),
     {
@@ -92,7 +93,7 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
       exitOnError: true,
       renderer: opts.renderer ?? 'silent',
       fallbackRenderer: 'simple',
-      rendererOptions: { collapseSubtasks: false },
+      rendererOptions: opts.renderer === 'simple' ? { logger: new EndsOnlyLogger({ useIcons: true }) } : { collapseSubtasks: false },
       collectErrors: false,
     } as never,
   );
@@ -100,19 +101,23 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
   try {
     await listr.run();
   } catch (err) {
-    if (err instanceof StopRun) {
-      report.stoppedFor = err.message;
-      log(err.message);
-      return report;
-    }
     log(`failed: ${oneLine(err)}`);
     throw new RecipeFailed(report, err);
+  }
+  if (stopMessage) {
+    report.stoppedFor = stopMessage;
+    log(stopMessage);
   }
   return report;
 }
 
-/** Thrown through listr to end a run early on purpose (reboot needed). */
-class StopRun extends Error {}
+/** Plain-lines output (pipes, CI): one line per task when it ends, not another when it starts. */
+class EndsOnlyLogger extends ListrLogger {
+  override log(level: string, message: string | unknown[], options?: Parameters<ListrLogger['log']>[2]): void {
+    if (level === ListrLogLevels.STARTED) return;
+    super.log(level, message, options);
+  }
+}
 
 /** A run that failed: carries the report so the command can still print what happened. */
 export class RecipeFailed extends PiPrepError {

@@ -24,7 +24,7 @@ const BEFORE_REBOOT = [
   ['rc-update', 'add', 'cgroups', 'boot'],
   ['mount', '-o', 'remount,rw', MEDIA], ['mount', '-o', 'remount,ro', MEDIA], // cmdline.txt
   ['mount', '-o', 'remount,rw', MEDIA], ['mount', '-o', 'remount,ro', MEDIA], // apk cache dir
-  ['mount', '-o', 'remount,rw', MEDIA], ['apk', 'add', 'iptables', 'coreutils', 'findutils'], ['mount', '-o', 'remount,ro', MEDIA],
+  ['mount', '-o', 'remount,rw', MEDIA], ['apk', 'add', 'iptables', 'coreutils', 'findutils', 'sfdisk', 'blkid', 'e2fsprogs'], ['mount', '-o', 'remount,ro', MEDIA],
   ['lbu', 'include', '/var/lib/k0s/.pi-prep-mountpoint'],
   ['lbu', 'commit', '-d'],
 ];

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -101,8 +101,11 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     assert.doesNotMatch(readFileSync(log, 'utf8'), /Partition table .*: to do/, 'killed too late to prove anything');
     assert.deepEqual(partitions(img), [], 'a partition table survived the kill');
 
-    const again = await runCli(['alpine-sd', img, '--tarball', tarball, '--size', '600M']);
+    const stale = readdirSync(work).filter((n) => n.startsWith('pi-prep-sd-'));
+    assert.equal(stale.length, 1, 'the killed run left its scratch directory');
+    const again = await runCli(['alpine-sd', img, '--tarball', tarball, '--size', '600M'], { env: { TMPDIR: work } });
     assert.equal(again.code, 0, again.stderr + again.stdout);
+    assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('pi-prep-sd-')), [], 'the re-run swept the dead run\'s scratch directory');
     assert.equal(partitions(img).length, 2);
     assert.match(fsckVfat(img, 4 * M, 256 * M), /files/);
     assert.match(e2fsck(img, 260 * M), /k0s-data/);

@@ -4,6 +4,8 @@ import type { AlpineLayout } from './layout.js';
 
 /** The seed's packages: k0s needs iptables; the GNU tools and curl are what its scripts expect. */
 export const SEED_PACKAGES = ['iptables', 'coreutils', 'findutils', 'curl'] as const;
+/** What the data-partition step runs: busybox has no sfdisk, and its blkid lacks -p/-O. */
+export const DISK_PACKAGES = ['sfdisk', 'blkid', 'e2fsprogs'] as const;
 
 /** `apk info -e` prints the installed ones among its arguments. */
 async function missing(ctx: Parameters<Task['check']>[0], pkgs: readonly string[]): Promise<string[]> {
@@ -13,7 +15,7 @@ async function missing(ctx: Parameters<Task['check']>[0], pkgs: readonly string[
 }
 
 /** `apk add` of only the missing packages; the media is writable meanwhile so the apk cache fills. */
-export function apkPackagesTask(l: AlpineLayout, pkgs: readonly string[] = SEED_PACKAGES): Task {
+export function apkPackagesTask(l: AlpineLayout, pkgs: readonly string[] = [...SEED_PACKAGES, ...DISK_PACKAGES]): Task {
   return {
     id: 'apk-packages',
     title: `Packages ${pkgs.join(' ')}`,

@@ -1,10 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
-import { fetchOk, sha256File } from '../download.js';
+import { downloadVerified, fetchOk } from '../download.js';
 import { defaultCacheDir } from '../k0s/release.js';
 import { progressReporter } from '../disk/progress.js';
 
@@ -64,39 +61,12 @@ export async function resolveAlpine(version: string, mirror = DEFAULT_ALPINE_MIR
 
 /** A verified local copy: from the cache when its hash matches, else downloaded, checked, cached. */
 export async function fetchAlpine(r: AlpineRelease, log?: (line: string) => void, cacheDir = defaultCacheDir()): Promise<string> {
-  const dir = join(cacheDir, 'alpine');
-  await mkdir(dir, { recursive: true });
-  const dest = join(dir, r.file);
-  if ((await stat(dest).catch(() => undefined)) && (await sha256File(dest)) === r.sha256) {
-    log?.(`using the cached ${dest} (SHA-256 matches)`);
-    return dest;
-  }
-  const tmp = `${dest}.part`;
-  const res = await fetchOk(r.url, `Alpine ${r.version} (${r.file})`, '--alpine-version and --alpine-mirror');
-  const expected = Number(res.headers.get('content-length') ?? NaN);
-  const progress = progressReporter('download', Number.isNaN(expected) ? r.size : expected, log);
-  const hash = createHash('sha256');
-  let got = 0;
-  const out = createWriteStream(tmp, { mode: 0o644 });
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      got += chunk.length;
-      progress(chunk.length);
-      if (!out.write(chunk)) await new Promise<void>((ok) => out.once('drain', () => ok()));
-    }
-    await new Promise<void>((ok, ko) => out.end((err?: Error | null) => (err ? ko(err) : ok())));
-  } catch (err) {
-    out.destroy();
-    await rm(tmp, { force: true });
-    throw new TaskFailedError(`the download of ${r.file} broke off after ${got} bytes (${(err as Error).message}): nothing was written to the card; run again`);
-  }
+  const dest = join(cacheDir, 'alpine', r.file);
+  const progress = progressReporter('download', r.size, log);
+  const path = await downloadVerified({
+    url: r.url, sha256: r.sha256, dest, what: `Alpine ${r.version} (${r.file})`,
+    flagFor404: '--alpine-version and --alpine-mirror', unchanged: 'nothing was written to the card', onBytes: (n) => progress(n),
+  });
   progress(0, true);
-  const sum = hash.digest('hex');
-  if ((!Number.isNaN(expected) && got !== expected) || sum !== r.sha256) {
-    await rm(tmp, { force: true });
-    throw new TaskFailedError(`${r.file} from ${r.url} does not match its published SHA-256 (got ${sum.slice(0, 12)}…, want ${r.sha256.slice(0, 12)}…): nothing was written to the card; check --alpine-mirror`);
-  }
-  await rename(tmp, dest);
-  return dest;
+  return path;
 }

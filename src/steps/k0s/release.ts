@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError, TaskFailedError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { K0sArch } from '../../targets/facts.js';
-import { fetchOk, sha256File } from '../download.js';
+import { downloadVerified, fetchOk, sha256File } from '../download.js';
 
 export const DEFAULT_K0S_MIRROR = 'https://github.com/k0sproject/k0s/releases/download';
 export const STABLE_URL = 'https://docs.k0sproject.io/stable.txt';
@@ -85,43 +83,11 @@ export async function resolveK0s(opts: K0sSourceOptions, arch: K0sArch): Promise
   return { label: `k0s ${tag} (${arch})`, sha256, url: assetUrl(mirror, tag, name) };
 }
 
-/**
- * A verified copy on this machine: from the cache when its hash matches, otherwise downloaded to
- * a temp file, checked against the published SHA-256, then moved into the cache.
- */
+/** A verified copy on this machine, cached by hash (see downloadVerified). */
 export async function fetchK0s(a: K0sArtifact, cacheDir = defaultCacheDir()): Promise<string> {
   if (a.localPath) return a.localPath;
-  const dir = join(cacheDir, 'k0s');
-  await mkdir(dir, { recursive: true });
-  const dest = join(dir, a.sha256);
-  if ((await stat(dest).catch(() => undefined)) && (await sha256File(dest)) === a.sha256) return dest;
-  const tmp = `${dest}.part`;
-  const res = await fetchOk(a.url!, a.label, '--k0s-version');
-  const expected = Number(res.headers.get('content-length') ?? NaN);
-  const hash = createHash('sha256');
-  let got = 0;
-  const out = createWriteStream(tmp, { mode: 0o755 });
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      got += chunk.length;
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-    }
-  } catch (err) {
-    out.destroy();
-    await rm(tmp, { force: true });
-    throw new TaskFailedError(`the download of ${a.label} broke off after ${got} bytes (${(err as Error).message}): nothing was installed; run again`);
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  const sum = hash.digest('hex');
-  if (!Number.isNaN(expected) && got !== expected) {
-    await rm(tmp, { force: true });
-    throw new TaskFailedError(`the download of ${a.label} ended early (${got} of ${expected} bytes): nothing was installed; run again`);
-  }
-  if (sum !== a.sha256) {
-    await rm(tmp, { force: true });
-    throw new TaskFailedError(`${a.label} from ${a.url} does not match its published SHA-256 (got ${sum.slice(0, 12)}…, want ${a.sha256.slice(0, 12)}…): nothing was installed; check --k0s-mirror`);
-  }
-  await rename(tmp, dest);
-  return dest;
+  return downloadVerified({
+    url: a.url!, sha256: a.sha256, dest: join(cacheDir, 'k0s', a.sha256), mode: 0o755,
+    what: a.label, flagFor404: '--k0s-version', unchanged: 'nothing was installed',
+  });
 }

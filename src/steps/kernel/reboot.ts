@@ -50,7 +50,10 @@ export function rebootTask(state: KernelState, cmdlinePath: () => Promise<string
     async apply(ctx) {
       await ctx.target.mkdir('/var/lib/pi-prep', 0o755);
       await ctx.target.writeFile(REBOOT_MARK, `${(await bootId(ctx)) ?? ''}\n`);
-      if (reboot) {
+      if (reboot && ctx.target.kind === 'root') {
+        // `reboot` in a chroot signals this machine's init: a root directory is never rebooted.
+        ctx.stopAfter(`${ctx.target.label} is a root directory and is not rebooted: reboot the Pi, then run the same command again to verify and join.`);
+      } else if (reboot) {
         await ctx.target.run(['reboot']);
         ctx.stopAfter('Rebooting: when the Pi is back, run the same command again to verify and join.');
       } else {
