@@ -14,9 +14,11 @@ const runs = Number(process.argv[2] ?? 15);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
-const root = chrootable(() =>
+// The same Pi facts in two roots: arm64 (every remote process runs under qemu, standing in for a
+// Pi) and amd64 (native processes: what SSH itself costs, without emulation).
+const piRoot = (arch: 'arm64' | 'amd64') => chrootable(() =>
   buildRoot({
-    arch: 'arm64',
+    arch,
     init: 'systemd',
     files: {
       '/etc/os-release': osRelease('debian', '12', 'Debian GNU/Linux 12 (bookworm)'),
@@ -30,17 +32,22 @@ const root = chrootable(() =>
     },
   }),
 );
+const root = piRoot('arm64');
+const nativeRoot = piRoot('amd64');
 const key = makeClientKey();
 // root lands in the arm64 Pi (qemu-user runs its busybox); on this machine itself a user with
 // /bin/sh and passwordless sudo, like `pi` on Raspberry Pi OS (root's own shell rc may be slow here).
 const pi = await new TestSshd(key, ['LogLevel ERROR', 'Match User root', `  ChrootDirectory ${root}`]).start();
 const plain = await new TestSshd(key, ['LogLevel ERROR']).start();
+const native = await new TestSshd(key, ['LogLevel ERROR', 'Match User root', `  ChrootDirectory ${nativeRoot}`]).start();
 const dropUser = ensureUser('pi-prep-bench', 'nopasswd');
 const cleanup = async () => {
   await pi.stop();
   await plain.stop();
+  await native.stop();
   dropUser();
   removeRoot(root);
+  removeRoot(nativeRoot);
 };
 process.once('uncaughtException', async (err) => {
   console.error(err);
@@ -71,8 +78,10 @@ const rt = {
 const cases: Record<string, string[]> = {
   'check --root (local)': ['check', '--root', root],
   'check --host (SSH)': ['check', '--host', pi.host('root'), ...pi.cliArgs()],
+  'check --root (local), amd64 root': ['check', '--root', nativeRoot],
+  'check --host (SSH), amd64 root': ['check', '--host', native.host('root'), ...native.cliArgs()],
 };
-const times: Record<string, number[]> = { 'check --root (local)': [], 'check --host (SSH)': [] };
+const times: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (let i = 0; i < runs + 2; i++) {
   for (const [name, args] of Object.entries(cases)) {
     const t0 = process.hrtime.bigint();
@@ -95,11 +104,16 @@ const node = (() => {
 console.log(`runs: ${runs} each, median wall time`);
 console.log('\none command (`true`) over SSH, round trip:');
 for (const [k, v] of Object.entries(rt)) console.log(`  ${k.padEnd(44)} ${v.toFixed(1).padStart(7)} ms`);
-const local = median(times['check --root (local)']!);
-const remote = median(times['check --host (SSH)']!);
 console.log('\npi-prep check, whole CLI process:');
 console.log(`  ${'node -e 0 (baseline)'.padEnd(44)} ${node.toFixed(1).padStart(7)} ms`);
-console.log(`  ${'check --root (local)'.padEnd(44)} ${local.toFixed(1).padStart(7)} ms`);
-console.log(`  ${'check --host (SSH)'.padEnd(44)} ${remote.toFixed(1).padStart(7)} ms  ${(remote / local).toFixed(2)}x`);
+for (const [localCase, remoteCase] of [
+  ['check --root (local)', 'check --host (SSH)'],
+  ['check --root (local), amd64 root', 'check --host (SSH), amd64 root'],
+] as const) {
+  const local = median(times[localCase]!);
+  const remote = median(times[remoteCase]!);
+  console.log(`  ${localCase.padEnd(44)} ${local.toFixed(1).padStart(7)} ms`);
+  console.log(`  ${remoteCase.padEnd(44)} ${remote.toFixed(1).padStart(7)} ms  ${(remote / local).toFixed(2)}x`);
+}
 
 await cleanup();
