@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { alpineTarball, bootFile, bootFiles, e2fsck, fsckVfat, partitions, sha256, sh, tarballFiles } from './alpine-sd-inspect.js';
+import { alpineTarball, bootFile, bootFiles, e2fsck, fsckVfat, partitions, sha256, sh, tarballFiles } from '../helpers/card-inspect.js';
 
 const M = 1024 * 1024;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CLI, runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { alpineTarball, e2fsck, fsckVfat, partitions } from './alpine-sd-inspect.js';
+import { alpineTarball, e2fsck, fsckVfat, partitions } from '../helpers/card-inspect.js';
 
 const M = 1024 * 1024;
 

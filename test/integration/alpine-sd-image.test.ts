@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { TAG, k0sReleaseServer, sampleWorkerToken } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
-import { alpineTarball, bootFile, bootFiles, debugfs, e2fsck, fsckVfat, partitions, sha256, tarListing, tarballFiles } from './alpine-sd-inspect.js';
+import { alpineTarball, bootFile, bootFiles, debugfs, e2fsck, fsckVfat, partitions, sha256, tarListing, tarballFiles } from '../helpers/card-inspect.js';
 
 const M = 1024 * 1024;
 const BOOT = { offset: 4 * M, size: 256 * M };

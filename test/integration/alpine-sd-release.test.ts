@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { runCli } from '../helpers/cli.js';
 import { TestHttpServer } from '../helpers/http-server.js';
-import { alpineTarball, partitions } from './alpine-sd-inspect.js';
+import { alpineTarball, partitions } from '../helpers/card-inspect.js';
 
 const FILE = 'alpine-rpi-3.21.2-aarch64.tar.gz';
 
