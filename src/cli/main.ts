@@ -26,12 +26,18 @@ function onTarget(cmd: Command): Command {
     .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat);
 }
 
-function joinFlags(cmd: Command): Command {
+/** The token and where k0s comes from: for every command that installs k0s. */
+function k0sSource(cmd: Command): Command {
   return cmd
     .option('--join <token>', 'worker join token: TOKEN, @FILE or - (stdin); prefer @FILE or -')
     .option('--k0s-version <version>', 'k0s release to install (default: current stable)')
     .option('--k0s-mirror <url>', 'base URL holding <tag>/k0s-<tag>-<arch> and <tag>/sha256sums.txt')
-    .option('--k0s-binary <file>', 'install this k0s binary instead of downloading one')
+    .option('--k0s-binary <file>', 'install this k0s binary instead of downloading one');
+}
+
+/** Joining now, on a running machine (not on a card that boots later). */
+function joinFlags(cmd: Command): Command {
+  return k0sSource(cmd)
     .option('--check-server', "check that the token's API server answers before joining")
     .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for k0s to run').default('120'));
 }
@@ -64,7 +70,8 @@ export function buildProgram(): Command {
       acting = command;
     });
 
-  common(onTarget(program.command('check')))
+  onTarget(program.command('check'))
+    .option('--json', 'machine-readable output')
     .description('report whether this machine (or --root DIR) can run a k0s worker; changes nothing')
     .action((opts) => dispatch('../commands/check.js', 'checkCommand', opts));
 
@@ -95,7 +102,7 @@ export function buildProgram(): Command {
     .action((opts) => dispatch('../commands/alpine.js', 'alpineCommand', opts));
 
   // alpine-sd and disks (issue 4): Alpine cards and images, with the safety model of docs/safety.md.
-  common(joinFlags(program.command('alpine-sd')))
+  common(k0sSource(program.command('alpine-sd')))
     .description('make an SD card or image file that boots a Pi into Alpine aarch64 and joins k0s (erases TARGET)')
     .argument('<target>', 'a whole disk (/dev/sdX, /dev/mmcblkN) or an image file path (created with --size)')
     .option('--tarball <file>', 'an alpine-rpi-*-aarch64.tar.gz on this machine')

@@ -34,7 +34,9 @@ const SCRIPTS = {
   stat: '[ -e "$1" ] || [ -L "$1" ] || exit 3; exec stat -c "%f %s %u %g" -- "$1"',
   write: [
     'set -e',
-    'p=$1; d=${p%/*}; [ -n "$d" ] || d=/',
+    // Write through a symlink, as the local and root targets do (/etc/resolv.conf -> /run/...).
+    'p=$1; [ -L "$p" ] && p=$(readlink -f -- "$p")',
+    'd=${p%/*}; [ -n "$d" ] || d=/',
     'mkdir -p -- "$d"',
     't="$d/.${p##*/}.pi-prep-$$.tmp"; b="$d/.${p##*/}.pi-prep-bak-$$.tmp"',
     'trap \'rm -f -- "$t" "$b"\' EXIT',

@@ -123,7 +123,7 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
     for (const p of pis.slice(0, 2)) {
       assert.match(res.stdout, new RegExp(`^${p.sshd.host('root').replace(/\./g, '\\.')}\\s+\\| .*would run`, 'm'));
     }
-    assert.match(res.stdout, /2 of 3 hosts|1 of 3 hosts failed/);
+    assert.match(res.stdout, /1 of 3 hosts failed/);
     assert.deepEqual(pis.map((p) => treeHash(p.root)), hashes, 'nothing changed anywhere');
 
     const json = await runCli(['linux', '--dry-run', '--json', ...hosts, ...sshArgs(), ...joinArgs()], { env: env() });

@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRoot, osRelease, recordingScript, removeRoot, standInCalls } from '../helpers/fixture-root.js';
+import { watchArgv } from '../helpers/argv-watch.js';
 import { runCli } from '../helpers/cli.js';
 import { sampleWorkerToken } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, makeClientKey, type ClientKey } from '../helpers/sshd.js';
@@ -62,29 +63,12 @@ describe('controller helpers over SSH: pi-prep token and pi-prep kubeconfig', ()
 
   it('token: k0s token create runs on the controller; the token lands in a 0600 file, never in argv, output or logs', async () => {
     const out = join(work, 'worker.token');
-    let leaked = '';
-    let scans = 0;
-    let running = true;
-    const watcher = (async () => {
-      while (running) {
-        for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-          try {
-            const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-            if (cmd.includes(token) || cmd.includes('0123456789abcdef')) leaked = cmd;
-          } catch {
-            // the process ended
-          }
-        }
-        scans++;
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
+    const watch = watchArgv([token, '0123456789abcdef']);
     const res = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--expiry', '2h', '-o', out]);
-    running = false;
-    await watcher;
+    const seen = await watch.stop();
     assert.equal(res.code, 0, res.stderr);
-    assert.ok(scans > 3);
-    assert.equal(leaked, '', 'no process had the token in its argv');
+    assert.ok(seen.sawSsh, `the watcher saw the ssh process (${seen.scans} scans)`);
+    assert.deepEqual(seen.leaks, [], 'no process had the token in its argv');
     assert.deepEqual(standInCalls(root).at(-1), ['k0s', 'token', 'create', '--role', 'worker', '--expiry', '2h']);
     assert.equal(readFileSync(out, 'utf8'), token + '\n');
     assert.equal(statSync(out).mode & 0o777, 0o600);

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
+import { watchArgv } from '../helpers/argv-watch.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, k0sReleaseServer, kernelConfig, sampleWorkerToken } from '../helpers/k0s-release.js';
@@ -31,30 +32,6 @@ function piRoot(kconfig = kernelConfig()): string {
   });
 }
 
-/** Every process's argv, read while a run is in progress: a token must never be in one. */
-function watchArgv(secrets: string[]): { stop: () => Promise<{ scans: number; sawSsh: boolean; leaks: string[] }> } {
-  let running = true;
-  let scans = 0;
-  let sawSsh = false;
-  const leaks: string[] = [];
-  const loop = (async () => {
-    while (running) {
-      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-        let cmd: string;
-        try {
-          cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        } catch {
-          continue;
-        }
-        if (/(^|\/)ssh\0/.test(cmd) && cmd.includes('127.0.0.1')) sawSsh = true;
-        for (const s of secrets) if (cmd.includes(s)) leaks.push(cmd.replace(/\0/g, ' '));
-      }
-      scans++;
-      await new Promise((r) => setImmediate(r));
-    }
-  })();
-  return { stop: async () => ((running = false), await loop, { scans, sawSsh, leaks }) };
-}
 
 /** stderr without the command's progress note ("joining ... as a worker"): the error itself. */
 const errorLines = (r: CliResult) => r.stderr.split('\n').filter((l) => l && !/^pi-prep: joining /.test(l));

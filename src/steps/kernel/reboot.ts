@@ -54,8 +54,9 @@ export function rebootTask(state: KernelState, cmdlinePath: () => Promise<string
         // `reboot` in a chroot signals this machine's init: a root directory is never rebooted.
         ctx.stopAfter(`${ctx.target.label} is a root directory and is not rebooted: reboot the Pi, then run the same command again to verify and join.`);
       } else if (reboot) {
-        await ctx.target.run(['reboot']);
         ctx.stopAfter('Rebooting: when the Pi is back, run the same command again to verify and join.');
+        // Over SSH the connection drops as the Pi goes down: that is the reboot working.
+        await ctx.target.run(['reboot'], { allowFailure: true });
       } else {
         ctx.stopAfter('Reboot now (`sudo reboot`), then run the same command again to verify and join.');
       }
