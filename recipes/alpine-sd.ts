@@ -1,3 +1,4 @@
+import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE, DATA_DIR } from '../src/steps/alpine/paths.js';
 import { mkdir, readdir, rm, writeFile, copyFile, chmod } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -16,7 +17,6 @@ import { fetchAlpine, type AlpineRelease } from '../src/steps/alpine/release.js'
 import { fetchK0s, type K0sArtifact } from '../src/steps/k0s/release.js';
 import type { JoinToken } from '../src/steps/k0s/token.js';
 
-export const DATA_DIR = '/var/lib/k0s';
 export const FIRST_BOOT_PACKAGES = ['iptables', 'coreutils', 'findutils', 'curl'];
 /** The Pi's SD slot: the boot partition the initramfs and lbu see. */
 export const BOOT_MEDIA = 'mmcblk0p1';
@@ -35,6 +35,8 @@ export interface AlpineSdOptions {
   unmount: string[];
   /** Host-side scratch space (0700): the boot files and the data partition's contents. */
   work: string;
+  /** Re-check the target right before the first write (it may have changed meanwhile). */
+  recheck: () => Promise<void>;
 }
 
 /** What the tasks hand on to each other. */
@@ -111,7 +113,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
             dataDir: DATA_DIR,
             packages: FIRST_BOOT_PACKAGES,
             media: BOOT_MEDIA,
-            join: o.join ? { k0s: `${DATA_DIR}/pi-prep/k0s`, tokenFile: `${DATA_DIR}/pi-prep/join.token` } : undefined,
+            join: o.join ? { k0s: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE } : undefined,
           }),
         }));
         ctx.host(`cmdline.txt: ${patched.trim()}`);
@@ -181,9 +183,11 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
       title: 'Erase the old partition table first (the new one is written last)',
       check: always('an interrupted run must leave no half-valid card'),
       async apply(ctx) {
+        // Minutes may have passed since the safety checks (download, extraction): ask again, now.
+        if (!ctx.dryRun) await o.recheck();
         await ctx.target.run(zeroArgv(path, 0));
-        // A GPT keeps a backup header at the end of the disk: erase it too.
-        await ctx.target.run(zeroArgv(path, Math.floor(l.diskBytes / 2 ** 20) - 1));
+        // A GPT keeps a backup header in the disk's last sector: erase the last MiB, to the byte.
+        await ctx.target.run(zeroArgv(path, l.diskBytes - 2 ** 20));
       },
     },
     {

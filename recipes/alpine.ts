@@ -1,3 +1,4 @@
+import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE } from '../src/steps/alpine/paths.js';
 import { done, todo, type Recipe, type Task } from '../src/core/task.js';
 import type { Target } from '../src/targets/target.js';
 import { joinTasks, type JoinOptions } from '../src/steps/k0s/join.js';
@@ -7,13 +8,11 @@ import { layoutProblems, type AlpineLayout } from '../src/steps/alpine/layout.js
 import { cgroupModeTask, serviceInRunlevelTask, serviceStartedTask } from '../src/steps/alpine/openrc.js';
 import { apkCacheTask, mediaCmdlineTask } from '../src/steps/alpine/boot-media.js';
 import { apkPackagesTask } from '../src/steps/alpine/apk.js';
-import { DATA_DIR, dataMountedTask, dataPartitionTask, fstabTask, mountPointTask, type DataPartitionState } from '../src/steps/alpine/data-partition.js';
+import { dataMountedTask, dataPartitionTask, fstabTask, mountPointTask, type DataPartitionState } from '../src/steps/alpine/data-partition.js';
 import { PersistTracker, lbuCommitTask, lbuIncludeTask } from '../src/steps/alpine/lbu.js';
 import { kernelGateTask, rebootTask, type RebootState } from '../src/steps/alpine/reboot.js';
 import { k0sPathTask } from '../src/steps/alpine/k0s-path.js';
 
-/** Where k0s lives: on the data partition, since lbu does not save /usr/local. */
-export const ALPINE_K0S_BIN = `${DATA_DIR}/bin/k0s`;
 
 export interface AlpineOptions {
   /** A whole disk whose free space becomes the data partition (default: the boot media's disk). */
@@ -39,7 +38,7 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions,
   // On a diskless root every change to /etc (and to lbu's include list) must be committed.
   const etc = (t: Task) => (l.diskless ? keep.wrap(t) : t);
   const diskless = (...tasks: Task[]) => (l.diskless ? tasks : []);
-  const join2: JoinOptions = { ...join, binPath: ALPINE_K0S_BIN };
+  const join2: JoinOptions = { ...join, binPath: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE };
   const k0sTasks = joinTasks(join2, k0s);
   const [binary, token, install, start] = k0sTasks.slice(-4);
   const serverCheck = k0sTasks.slice(0, -4); // --check-server
@@ -66,7 +65,7 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions,
       kernelGateTask(reboot),
       binary!,
       etc(k0sPathTask(ALPINE_K0S_BIN)),
-      etc(token!),
+      token!, // on the data partition: lbu would put it in the apkovl on the FAT boot media
       ...diskless(etc(lbuIncludeTask('/etc/init.d/k0sworker', 'lbu keeps only symlinks in /etc/init.d'))),
       etc(install!),
       etc(serviceInRunlevelTask('k0sworker', 'default')),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { RefusedError, UsageError } from '../core/errors.js';
 import { alpineSdRecipe, removeWork, type AlpineSdOptions } from '../../recipes/alpine-sd.js';
-import { dfMounts, resolveCard, type Card } from '../steps/disk/card-target.js';
+import { dfMounts, recheckCard, resolveCard, type Card } from '../steps/disk/card-target.js';
 import { planLayout } from '../steps/disk/layout.js';
 import { formatSize, parseSize } from '../steps/disk/size.js';
 import { isHostname } from '../steps/alpine/apkovl.js';
@@ -13,7 +13,7 @@ import { resolveK0s } from '../steps/k0s/release.js';
 import { TaskFailedError } from '../core/errors.js';
 import { addSecret } from '../core/redact.js';
 import { executeRecipe } from './execute.js';
-import { joinOptionsFrom, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
+import { joinOptionsFrom, mirrorArg, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
 
 export interface AlpineSdFlags extends CommonFlags, JoinFlags {
   tarball?: string;
@@ -42,19 +42,21 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const bootBytes = parseSize(flags.bootSize ?? '256M', '--boot-size');
   const dataBytes = flags.dataSize ? parseSize(flags.dataSize, '--data-size') : undefined;
   if (flags.wifiSsid && !flags.wifiPsk) throw new UsageError('--wifi-ssid needs --wifi-psk (the network passphrase)');
+  if (flags.wifiSsid && (Buffer.byteLength(flags.wifiSsid) > 32 || /[\n\r]/.test(flags.wifiSsid))) throw new UsageError('--wifi-ssid is at most 32 bytes on one line');
+  if (flags.wifiCountry && !/^[A-Z]{2}$/.test(flags.wifiCountry)) throw new UsageError(`--wifi-country ${flags.wifiCountry} is not a two-letter country code: use e.g. --wifi-country DE`);
   const wifi = flags.wifiSsid ? { ssid: flags.wifiSsid, psk: await readPsk(flags.wifiPsk!), country: flags.wifiCountry } : undefined;
   if (flags.tarball && !(await stat(flags.tarball).catch(() => undefined))?.isFile()) {
     throw new UsageError(`--tarball ${flags.tarball} is not a file: give the path of an alpine-rpi-*-aarch64.tar.gz`);
   }
-  const mirror = (flags.alpineMirror ?? DEFAULT_ALPINE_MIRROR).replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(mirror)) throw new UsageError(`--alpine-mirror ${mirror} is not an http(s) URL`);
+  const mirror = mirrorArg(flags.alpineMirror ?? DEFAULT_ALPINE_MIRROR, '--alpine-mirror');
   const join_ = await joinOptionsFrom(flags, false, 'alpine-sd');
 
   // Then the card: every safety rule, in dry runs too.
   const target = await targetFrom(flags);
+  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await dfMounts() };
   let card: Card;
   try {
-    card = await resolveCard(target, given, { size, allowLoop: flags.loop, force: flags.force, extraMounts: await dfMounts() });
+    card = await resolveCard(target, given, cardOpts);
   } catch (err) {
     await target.close();
     throw err;
@@ -73,11 +75,12 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     if (flags.dryRun && err instanceof TaskFailedError) return { label: `k0s ${join_.source.version ?? 'stable'} (arm64)`, sha256: '', unresolved: err.message };
     throw err;
   }) : undefined;
-  await sweepStaleWork();
+  if (!flags.dryRun) await sweepStaleWork();
   const work = await mkdtemp(join(tmpdir(), WORK_PREFIX));
   await writeFile(join(work, 'pid'), String(process.pid));
   const opts: AlpineSdOptions = {
     card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
+    recheck: async () => recheckCard(target, given, card, { ...cardOpts, extraMounts: await dfMounts() }),
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
   try {
@@ -145,6 +148,7 @@ async function sweepStaleWork(): Promise<void> {
   for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
     if (!name.startsWith(WORK_PREFIX)) continue;
     const dir = join(tmpdir(), name);
+    if ((await stat(dir).catch(() => undefined))?.uid !== process.getuid?.()) continue; // only our own
     const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => NaN));
     if (!Number.isInteger(pid) || pid <= 0) continue;
     try {

@@ -4,10 +4,11 @@ import { renderJson, renderMarkdown, summaryLine } from '../core/plan.js';
 import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
 import type { Recipe } from '../core/task.js';
 import type { Target } from '../targets/target.js';
-import type { CommonFlags } from './options.js';
+import { writableFileArg, type CommonFlags } from './options.js';
 
 /** Run a recipe the way every command does: checklist for dry runs, progress otherwise. */
 export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags): Promise<number> {
+  if (flags.logFile) await writableFileArg(flags.logFile, '--log-file');
   const log = logSink(flags);
   const dryRun = Boolean(flags.dryRun);
   try {

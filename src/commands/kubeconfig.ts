@@ -1,3 +1,4 @@
+import { writableFileArg } from './options.js';
 import { atomicWrite } from '../core/atomic-write.js';
 import { ExitCode, TaskFailedError } from '../core/errors.js';
 import { resolvedHostname, sshTargetFor } from '../targets/ssh-target.js';
@@ -11,6 +12,7 @@ export const ADMIN_CONF = '/var/lib/k0s/pki/admin.conf';
  * manual step). It holds the cluster-admin key: a file written here is 0600.
  */
 export async function kubeconfigCommand(flags: ControllerFlags & { address?: string }): Promise<number> {
+  if (flags.output) await writableFileArg(flags.output, '-o');
   const target = await sshTargetFor(flags.controller, flags.sshOption, '--controller');
   try {
     const address = flags.address ?? (await resolvedHostname(target));

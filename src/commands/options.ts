@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
 import { readJoinArg } from '../steps/k0s/token.js';
@@ -63,11 +64,30 @@ export async function joinOptionsFrom(flags: JoinFlags, required: boolean, comma
   const token = await readJoinArg(flags.join);
   const waitSeconds = Number(flags.waitTimeout ?? 120);
   if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a number of seconds: use e.g. --wait-timeout 300`);
-  if (flags.k0sMirror && !/^https?:\/\//.test(flags.k0sMirror)) throw new UsageError(`--k0s-mirror ${flags.k0sMirror} is not an http(s) URL`);
+  if (flags.k0sMirror) mirrorArg(flags.k0sMirror, '--k0s-mirror');
   return {
     token,
     source: { version: flags.k0sVersion, mirror: flags.k0sMirror, binary: flags.k0sBinary },
     waitSeconds,
     checkServer: flags.checkServer,
   };
+}
+
+/** A file pi-prep will write (--log-file, -o): its directory must exist and be writable, checked before anything runs. */
+export async function writableFileArg(path: string, flag: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  const ok = (await stat(dir).catch(() => undefined))?.isDirectory() && (await access(dir, constants.W_OK).then(() => true, () => false));
+  if (!ok) throw new UsageError(`${flag} ${path}: ${dir} is not a writable directory: create it or pick another path`);
+}
+
+/** --k0s-mirror, --alpine-mirror: an http(s) URL, nothing else (it ends up in files and requests). */
+export function mirrorArg(url: string, flag: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (!u || !/^https?:$/.test(u.protocol) || !u.hostname || /\s/.test(url)) throw new UsageError(`${flag} ${url} is not an http(s) URL: use e.g. ${flag} https://mirror.example/path`);
+  return url.replace(/\/+$/, '');
 }

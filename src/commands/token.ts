@@ -1,3 +1,4 @@
+import { writableFileArg } from './options.js';
 import { atomicWrite } from '../core/atomic-write.js';
 import { ExitCode, TaskFailedError, UsageError } from '../core/errors.js';
 import { quoteArgv } from '../core/quote.js';
@@ -22,6 +23,7 @@ export async function tokenCommand(flags: ControllerFlags & { expiry?: string; p
   const expiry = flags.expiry ?? '1h';
   if (!DURATION.test(expiry)) throw new UsageError(`--expiry ${expiry} is not a duration: use e.g. --expiry 1h or --expiry 24h`);
   const out = flags.output ?? 'join.token';
+  await writableFileArg(out, '-o');
   const argv = ['k0s', 'token', 'create', '--role', 'worker', '--expiry', expiry];
   const target = await sshTargetFor(flags.controller, flags.sshOption, '--controller');
   if (flags.dryRun) {

@@ -1,6 +1,6 @@
 import { Listr, ListrLogger, ListrLogLevels } from 'listr2';
 import { RecordingTarget } from './recording-target.js';
-import { PiPrepError, TaskFailedError, oneLine } from './errors.js';
+import { PiPrepError, TaskFailedError, exitCodeFor, oneLine } from './errors.js';
 import { describeAction } from './plan.js';
 import { redact } from './redact.js';
 import type { Recipe, RunContext } from './task.js';
@@ -60,7 +60,12 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
             else stopMessage = message;
           },
         };
-        const check = await task.check(ctx);
+        const check = await task.check(ctx).catch((err: unknown) => {
+          entry.status = 'failed';
+          entry.error = oneLine(err);
+          report.ok = false;
+          throw redacted(err);
+        });
         entry.why = check.why;
         log(`${task.title}: ${check.done ? 'done' : 'to do'}: ${check.why}`);
         if (check.done) {
@@ -72,7 +77,7 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
           entry.status = 'blocked';
           report.ok = false;
           if (opts.dryRun) return;
-          throw new TaskFailedError(`${task.title}: ${check.why}`);
+          throw new TaskFailedError(redact(`${task.title}: ${check.why}`));
         }
         try {
           await task.apply(ctx);
@@ -81,7 +86,7 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
           entry.status = 'failed';
           entry.error = oneLine(err);
           report.ok = false;
-          throw err;
+          throw redacted(err);
         } finally {
           entry.actions = rec.take();
           for (const a of entry.actions) log(`  ${describeAction(a)}`);
@@ -109,6 +114,11 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
     log(stopMessage);
   }
   return report;
+}
+
+/** listr prints a failing task's message itself: it must be redacted before listr sees it. */
+function redacted(err: unknown): PiPrepError {
+  return new PiPrepError(redact(oneLine(err)), exitCodeFor(err));
 }
 
 /** Plain-lines output (pipes, CI): one line per task when it ends, not another when it starts. */

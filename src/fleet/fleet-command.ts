@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../core/errors.js';
-import { redact } from '../core/redact.js';
+import { addSecret, redact } from '../core/redact.js';
 import { hostFromFlag, readInventory, type FleetHost } from './inventory.js';
 import { runHost, type HostResult } from './run-host.js';
 import { renderSummary } from './summary.js';
@@ -38,15 +38,18 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
 
   const shared = stripFleetFlags(rawArgs.slice(rawArgs.indexOf(command.name()) + 1));
   // Per-host ssh options go first: ssh keeps the first value it is given for an option.
-  const argvs = hosts.map((h) => [command.name(), ...h.sshOptions.flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]);
+  // A token given as text (on the command line or in the inventory) goes to each host's run on
+  // its stdin, never into a child's argv.
+  const runs = hosts.map((h) => tokenToStdin([command.name(), ...h.sshOptions.flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]));
+  const argvs = runs.map((r) => r.argv);
   // `--join -` reads the token once here and hands it to each host's run on its stdin.
-  const stdin = argvs.some(readsStdin) ? await readAllStdin() : undefined;
+  const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
 
   const json = Boolean(flags.json);
   if (!json) process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts, ${Math.min(parallel, hosts.length)} at a time\n`);
   const width = Math.max(...hosts.map((h) => h.name.length));
   const results = await pool(hosts, parallel, (h, i) =>
-    runHost(h, argvs[i]!, { input: readsStdin(argvs[i]!) ? stdin : undefined, json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
+    runHost(h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
   );
 
   if (json) {
@@ -104,6 +107,30 @@ function hostArgs(h: FleetHost): string[] {
     else for (const one of [v].flat()) out.push(`--${k}`, one);
   }
   return out;
+}
+
+/** `--join TOKEN` becomes `--join -` with TOKEN for stdin (the last --join wins, as in commander). */
+export function tokenToStdin(argv: string[]): { argv: string[]; token?: string } {
+  let token: string | undefined;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = a === '--join' ? argv[i + 1] : a.startsWith('--join=') ? a.slice('--join='.length) : undefined;
+    if (value === undefined) {
+      out.push(a);
+      continue;
+    }
+    if (a === '--join') i++;
+    if (value === '-' || value.startsWith('@')) {
+      token = undefined;
+      out.push('--join', value);
+    } else {
+      addSecret(value);
+      token = value;
+      out.push('--join', '-');
+    }
+  }
+  return token === undefined ? { argv: out } : { argv: out, token };
 }
 
 function readsStdin(argv: string[]): boolean {

@@ -30,7 +30,7 @@ const BEFORE_REBOOT = [
 ];
 const AFTER_REBOOT = [
   ['lbu', 'include', '/etc/init.d/k0sworker'],
-  ['k0s', 'install', 'worker', '--token-file', '/etc/k0s/k0stoken'],
+  ['k0s', 'install', 'worker', '--token-file', '/var/lib/k0s/pi-prep/join.token'],
   ['rc-update', 'add', 'k0sworker', 'default'],
   ['k0s', 'start'],
   ['lbu', 'commit', '-d'],
@@ -104,10 +104,12 @@ describe('pi-prep alpine --root (diskless Alpine in an arm64 chroot, card on a l
     const second = await run(root);
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(changing(root), [...BEFORE_REBOOT, ...AFTER_REBOOT], 'after the boot: only the join and its persistence');
-    assert.match(readFileSync(join(root, 'var/lib/k0s/bin/k0s'), 'utf8'), /k0s stand-in for arm64/);
-    assert.equal(statSync(join(root, 'etc/k0s/k0stoken')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(root, 'var/lib/k0s/pi-prep/k0s'), 'utf8'), /k0s stand-in for arm64/);
+    assert.equal(statSync(join(root, 'var/lib/k0s/pi-prep/join.token')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(root, 'var/lib/k0s/pi-prep')).mode & 0o777, 0o700);
     const saved = apkovl(root);
-    for (const f of ['etc/k0s/k0stoken', 'etc/init.d/k0sworker', 'etc/runlevels/default/k0sworker', 'etc/runlevels/boot/cgroups',
+    assert.ok(!saved.some((f) => /token/.test(f)), 'no token in the apkovl on the FAT boot media');
+    for (const f of ['etc/init.d/k0sworker', 'etc/runlevels/default/k0sworker', 'etc/runlevels/boot/cgroups',
       'etc/profile.d/k0s.sh', 'etc/fstab', 'etc/rc.conf', 'etc/apk/world', 'etc/apk/cache', 'var/lib/k0s/.pi-prep-mountpoint']) {
       assert.ok(saved.includes(f), `${f} saved by lbu`);
     }
@@ -136,7 +138,7 @@ describe('pi-prep alpine --root (diskless Alpine in an arm64 chroot, card on a l
     assert.deepEqual(changing(root), [], 'no stand-in asked to change anything');
     assert.match(dry.stdout, /run `sfdisk --append --no-reread --no-tell-kernel \/dev\/mmcblk0` \(with input on stdin\)/);
     assert.match(dry.stdout, /run `mkfs\.ext4 -q -F -L k0s-data -E offset=71303168,nodiscard \/dev\/mmcblk0 339968k`/);
-    assert.match(dry.stdout, /run `\/var\/lib\/k0s\/bin\/k0s install worker --token-file \/etc\/k0s\/k0stoken`/);
+    assert.match(dry.stdout, /run `\/var\/lib\/k0s\/pi-prep\/k0s install worker --token-file \/var\/lib\/k0s\/pi-prep\/join.token`/);
     assert.match(dry.stdout, /Boot the Pi with this card/);
     assert.ok(!dry.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
 
@@ -230,7 +232,7 @@ describe('pi-prep alpine --root (diskless Alpine in an arm64 chroot, card on a l
       const final = await run(root);
       assert.equal(final.code, 0, final.stderr);
       assert.match(final.stdout, /23 already done, 0 changed\./, `k=${k}: prepared after the interruption`);
-      assert.ok(existsSync(join(root, 'var/lib/k0s/bin/k0s')));
+      assert.ok(existsSync(join(root, 'var/lib/k0s/pi-prep/k0s')));
       assert.match(readFileSync(join(root, MEDIA, 'cmdline.txt'), 'utf8'), new RegExp(FLAGS));
       assert.match(readFileSync(join(root, 'proc/mounts'), 'utf8'), new RegExp(`${MEDIA} vfat ro,`));
     }

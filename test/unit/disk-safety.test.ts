@@ -26,6 +26,9 @@ describe('disk verdicts (rpi-imager rules)', () => {
     ['empty reader', dev({ path: '/dev/sdg', rm: true, size: 0 }), 'refused', /no medium/],
     ['zram', dev({ path: '/dev/zram0', subsystems: 'block' }), 'refused', /not a disk/],
     ['automounted card', dev({ path: '/dev/sdh', rm: true, children: [dev({ path: '/dev/sdh1', type: 'part', mountpoint: '/media/me/bootfs' })] }), 'ok', /unmounted with your consent/],
+    ['USB disk in a RAID', dev({ path: '/dev/sdi', hotplug: true, children: [dev({ path: '/dev/sdi1', type: 'part', children: [dev({ path: '/dev/md0', type: 'raid1', mountpoint: '/mnt/storage' })] })] }), 'refused', /raid1 volume \(\/dev\/md0\)/],
+    ['USB disk with unmounted LVM', dev({ path: '/dev/sdj', rm: true, children: [dev({ path: '/dev/sdj1', type: 'part', children: [dev({ path: '/dev/mapper/vg-data', type: 'lvm' })] })] }), 'refused', /lvm volume/],
+    ['card mounted outside the automount places', dev({ path: '/dev/sdk', rm: true, children: [dev({ path: '/dev/sdk1', type: 'part', mountpoint: '/srv/backup' })] }), 'refused', /mounted at \/srv\/backup, not where cards are automounted/],
   ];
   for (const [name, d, want, reason] of cases) {
     it(name, () => {

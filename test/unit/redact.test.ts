@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeJoinToken, encodeJoinToken } from '../../src/steps/k0s/token.js';
 import { clearSecrets, redact, REDACTED } from '../../src/core/redact.js';
-import { renderJson, renderMarkdown, summaryLine } from '../../src/core/plan.js';
-import { oneLine } from '../../src/core/errors.js';
+import { renderJson, renderMarkdown } from '../../src/core/plan.js';
+import { runRecipe } from '../../src/core/runner.js';
+import { LocalTarget } from '../../src/targets/local-target.js';
 import type { RunReport } from '../../src/core/report.js';
 
 const secretArb = fc.tuple(fc.stringMatching(/^[a-z0-9]{6}$/), fc.stringMatching(/^[a-z0-9]{16}$/)).map(([a, b]) => `${a}.${b}`);
@@ -29,7 +30,7 @@ describe('redaction', () => {
           }],
           notes: [leak],
         };
-        for (const out of [renderMarkdown(report), renderJson(report), redact(summaryLine(report)), redact(oneLine(new Error(leak)))]) {
+        for (const out of [renderMarkdown(report), renderJson(report)]) {
           assert.ok(!out.includes(raw), 'raw token leaked');
           assert.ok(!out.includes(secret), 'bootstrap token leaked');
           assert.ok(!out.includes(secret.split('.')[1]!), 'bootstrap secret leaked');
@@ -38,6 +39,20 @@ describe('redaction', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('a failing task whose error carries the token fails with the token redacted', async () => {
+    const raw = await encodeJoinToken({ server: 'https://127.0.0.1:6443', user: 'kubelet-bootstrap', token: 'qwerty.0123456789qwerty' });
+    decodeJoinToken(raw);
+    const recipe = {
+      name: 't', title: 't', notes: [],
+      tasks: [{ id: 'x', title: 'x', check: async () => ({ done: false, why: 'to do' }), apply: async () => { throw new Error(`k0s said: bad token ${raw}`); } }],
+    };
+    await assert.rejects(runRecipe(recipe, new LocalTarget(), { dryRun: false }), (err: Error) => {
+      assert.ok(!err.message.includes(raw) && !err.message.includes('0123456789qwerty'), err.message);
+      assert.match(err.message, /bad token \[redacted\]/);
+      return true;
+    });
   });
 
   it('leaves text without secrets alone', () => {

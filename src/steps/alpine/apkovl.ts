@@ -1,3 +1,4 @@
+import { pbkdf2Sync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 
 /** One entry of an Alpine overlay (apkovl) tarball: owners and modes are exactly these. */
@@ -70,7 +71,7 @@ export function overlayEntries(o: OverlayOptions): OverlayEntry[] {
   if (o.wifi) {
     const country = o.wifi.country ? `country=${o.wifi.country}\n` : '';
     dir('etc/wpa_supplicant');
-    file('etc/wpa_supplicant/wpa_supplicant.conf', `${country}network={\n\tssid=${JSON.stringify(o.wifi.ssid)}\n\tpsk=${JSON.stringify(o.wifi.psk)}\n}\n`, 0o600);
+    file('etc/wpa_supplicant/wpa_supplicant.conf', `${country}network={\n\tssid=${JSON.stringify(o.wifi.ssid)}\n\tpsk=${wpaPsk(o.wifi.psk, o.wifi.ssid)}\n}\n`, 0o600);
   }
   const levels: Record<Runlevel, string[]> = { ...BASE_RUNLEVELS };
   for (const [lvl, svcs] of Object.entries(o.services ?? {}) as [Runlevel, string[]][]) levels[lvl] = [...levels[lvl], ...svcs];
@@ -143,4 +144,13 @@ function ustarHeader(name: string, h: { mode: number; uid: number; gid: number; 
   for (const x of b) sum += x;
   b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
   return b;
+}
+
+/**
+ * The WPA2 pre-shared key derived from the passphrase (PBKDF2-SHA1, SSID as salt, 4096 rounds),
+ * as wpa_passphrase writes it: the apkovl sits on the FAT boot media, which anyone holding the card
+ * can read, so the passphrase itself is never stored there.
+ */
+export function wpaPsk(passphrase: string, ssid: string): string {
+  return pbkdf2Sync(passphrase, ssid, 4096, 32, 'sha1').toString('hex');
 }

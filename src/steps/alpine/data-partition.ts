@@ -1,11 +1,11 @@
 import { posix } from 'node:path';
-import { TaskFailedError } from '../../core/errors.js';
+import { RefusedError, TaskFailedError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
 import { LBU_LIST, type PersistTracker } from './lbu.js';
 import { mountAt, parseMounts, partitionNode, type AlpineLayout } from './layout.js';
 
-export const DATA_LABEL = 'k0s-data';
-export const DATA_DIR = '/var/lib/k0s';
+import { DATA_DIR, DATA_LABEL } from './paths.js';
+export { DATA_DIR, DATA_LABEL };
 export const FSTAB = '/etc/fstab';
 export const FSTAB_LINE = `LABEL=${DATA_LABEL} ${DATA_DIR} ext4 defaults 0 2`;
 /**
@@ -73,6 +73,14 @@ async function partitions(ctx: RunContext, disk: string): Promise<SfdiskPartitio
   return table.partitions ?? [];
 }
 
+/** Devices starting with `prefix` that are mounted or used as swap on the target. */
+async function inUse(ctx: RunContext, prefix: string): Promise<string[]> {
+  const mounts = (await ctx.target.readFile('/proc/mounts'))?.toString('utf8') ?? '';
+  const swaps = (await ctx.target.readFile('/proc/swaps'))?.toString('utf8') ?? '';
+  const devs = [...mounts.split('\n'), ...swaps.split('\n').slice(1)].map((l) => l.split(/\s+/)[0] ?? '');
+  return [...new Set(devs.filter((d) => d.startsWith(prefix)))];
+}
+
 /** Probe a partition's signature through the whole disk at its offset (no partition node needed). */
 async function probeAt(ctx: RunContext, disk: string, start: number): Promise<Map<string, string> | undefined> {
   const res = await ctx.target.run(['blkid', '-p', '-O', String(start * 512), '-o', 'export', disk], { readOnly: true, allowFailure: true });
@@ -97,6 +105,9 @@ export function dataPartitionTask(l: AlpineLayout, state: DataPartitionState, da
       const st = await ctx.target.stat(disk);
       if (st?.type !== 'block') throw new TaskFailedError(`${disk} is not a block device on ${ctx.target.label}: pass --data-device with a whole disk`);
       state.disk = disk;
+      // Another disk than the boot media's: nothing on it may be in use (mounted or swap).
+      const busy = dataDevice && dataDevice !== l.bootDisk ? await inUse(ctx, disk) : [];
+      if (busy.length) throw new RefusedError(`refusing --data-device ${disk}: ${busy.join(', ')} in use; unmount it (or swapoff) first`);
       const parts = await partitions(ctx, disk);
       for (const [i, p] of parts.entries()) {
         const sig = await probeAt(ctx, disk, p.start);
@@ -108,8 +119,9 @@ export function dataPartitionTask(l: AlpineLayout, state: DataPartitionState, da
       // A partition this recipe made but did not format yet (an interrupted run): the last one,
       // of Linux type, with no signature at all. Anything else is never formatted.
       const last = parts.at(-1);
-      if (last && isLinuxType(last.type) && parts.length > 1 && !(await probeAt(ctx, disk, last.start))) {
-        state.node = partitionNode(disk, partitionNumber(last.node, parts.length - 1));
+      const lastNode = last && partitionNode(disk, partitionNumber(last.node, parts.length - 1));
+      if (last && lastNode && isLinuxType(last.type) && parts.length > 1 && !(await probeAt(ctx, disk, last.start)) && !(await inUse(ctx, lastNode)).length) {
+        state.node = lastNode;
         state.plan = { kind: 'format', start: last.start, size: last.size };
         return todo(`${state.node} is empty: make it ext4 labelled ${DATA_LABEL}`);
       }

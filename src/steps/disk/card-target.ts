@@ -7,8 +7,8 @@ import { diskVerdict, type DiskVerdict } from './safety.js';
 
 /** What TARGET turned out to be, once every safety rule has passed. */
 export type Card =
-  | { kind: 'image'; path: string; exists: boolean; bytes: number }
-  | { kind: 'device'; path: string; bytes: number; verdict: DiskVerdict; device: BlockDevice };
+  | { kind: 'image'; path: string; exists: boolean; bytes: number; ident?: string }
+  | { kind: 'device'; path: string; bytes: number; verdict: DiskVerdict; device: BlockDevice; ident: string };
 
 export interface CardOptions {
   /** Size for a new image file (--size); also grows an existing image that is smaller. */
@@ -42,7 +42,33 @@ export async function resolveCard(target: Target, given: string, opts: CardOptio
   if (s.size > 0 && !opts.force && !(await looksLikeImage(path))) {
     throw new RefusedError(`${given} exists and is not a disk image (no partition table, not blank): pick another path, or add --force to overwrite it`);
   }
-  return { kind: 'image', path, exists: true, bytes: Math.max(s.size, opts.size) };
+  if (await attachedLoop(target, path)) throw new RefusedError(`${given} is attached as a loop device: detach it (losetup -d) first`);
+  return { kind: 'image', path, exists: true, bytes: Math.max(s.size, opts.size), ident: `${s.dev}:${s.ino}` };
+}
+
+/**
+ * Right before the first write, minutes after resolveCard: the same file or device, still passing
+ * every rule, and (a card) no longer mounted. Otherwise refuse, with nothing written yet.
+ */
+export async function recheckCard(target: Target, given: string, card: Card, opts: CardOptions): Promise<void> {
+  const changed = (why: string) => new RefusedError(`${given} changed since it was checked (${why}): nothing was written; run again`);
+  const l = await lstat(given).catch(() => undefined);
+  if (card.kind === 'image' && !card.exists) {
+    // pi-prep created it a moment ago: it must still be that plain file, not a link put in its place.
+    if (!l?.isFile()) throw changed('the new image file was replaced');
+    return;
+  }
+  const now = await resolveCard(target, given, { ...opts, force: true });
+  if (now.kind !== card.kind || now.path !== card.path || now.ident !== card.ident) throw changed(`now ${now.path}`);
+  if (now.kind === 'device' && now.verdict.mounts.length > 0) {
+    throw changed(`mounted again at ${now.verdict.mounts.map((m) => m.mountpoint).join(', ')}: stop the automounter or unmount it`);
+  }
+}
+
+/** An image that backs a loop device may be mounted through it. */
+async function attachedLoop(target: Target, path: string): Promise<boolean> {
+  const r = await target.run(['losetup', '--associated', path], { readOnly: true, allowFailure: true });
+  return r.exitCode === 0 && r.stdout.trim() !== '';
 }
 
 async function resolveDevice(target: Target, path: string, opts: CardOptions): Promise<Card> {
@@ -52,7 +78,13 @@ async function resolveDevice(target: Target, path: string, opts: CardOptions): P
   const allNames = all.flatMap((d) => [d.path, ...d.children.map((c) => c.path)]);
   const verdict = diskVerdict(dev, { allowLoop: opts.allowLoop, extraMounts: opts.extraMounts, allNames });
   if (verdict.verdict === 'refused') throw new RefusedError(`refusing ${path}: ${verdict.reason}`);
-  return { kind: 'device', path, bytes: dev.size, verdict, device: dev };
+  if (dev.type === 'loop') {
+    // A loop device over a real disk is that disk.
+    const backing = (await target.readFile(`/sys/block/${path.replace(/^\/dev\//, '')}/loop/backing_file`))?.toString('utf8').trim();
+    if (backing?.startsWith('/dev/')) throw new RefusedError(`refusing ${path}: it is a loop device over ${backing}, a block device`);
+  }
+  const s = await stat(path);
+  return { kind: 'device', path, bytes: dev.size, verdict, device: dev, ident: `${s.rdev}:${dev.size}` };
 }
 
 /**

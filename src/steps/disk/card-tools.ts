@@ -10,8 +10,9 @@ import { BOOT_LABEL, DATA_LABEL, SECTOR } from './layout.js';
 export const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
 
 /** Zero 1 MiB at `offsetMiB` (the old partition table first of all), flushed before returning. */
-export function zeroArgv(path: string, offsetMiB: number): string[] {
-  return ['dd', 'if=/dev/zero', `of=${path}`, 'bs=1M', 'count=1', `seek=${offsetMiB}`, 'conv=notrunc,fsync', 'status=none'];
+/** Zero one MiB at a byte offset (seek_bytes: a disk's last MiB need not start on a MiB boundary). */
+export function zeroArgv(path: string, offsetBytes: number): string[] {
+  return ['dd', 'if=/dev/zero', `of=${path}`, 'bs=1M', 'count=1', `seek=${offsetBytes}`, 'oflag=seek_bytes', 'conv=notrunc,fsync', 'status=none'];
 }
 
 export function mkfsVfatArgv(path: string, l: CardLayout): string[] {

@@ -4,6 +4,9 @@ import { mountsOf } from './lsblk.js';
 /** Mounted here, a disk is the system's (rpi-imager's list, plus the places a Linux boots from today). */
 export const SYSTEM_MOUNTS = ['/', '/usr', '/var', '/home', '/boot', '/boot/firmware', '/boot/efi', '/etc', '/opt', '/srv', '[SWAP]'];
 
+/** Where desktops automount cards: only partitions mounted here are unmounted for the user. */
+export const AUTOMOUNT_DIRS = ['/media/', '/run/media/', '/mnt/'];
+
 export type Verdict = 'ok' | 'refused';
 
 export interface DiskVerdict {
@@ -59,6 +62,10 @@ export function diskVerdict(d: BlockDevice, opts: VerdictOptions = {}): DiskVerd
 
   if (d.type === 'part') return no(`${d.path} is a partition: name the whole disk instead`);
   if (systemMount) return no(`system disk: ${systemMount.device} is mounted at ${systemMount.mountpoint}`);
+  const volume = descendants(d).find((c) => c.type !== 'part');
+  if (volume) return no(`it holds a ${volume.type} volume (${volume.path}): pi-prep never writes RAID, LVM or encrypted disks`);
+  const elsewhere = uniq.find((m) => !AUTOMOUNT_DIRS.some((dir) => m.mountpoint.startsWith(dir)));
+  if (elsewhere) return no(`${elsewhere.device} is mounted at ${elsewhere.mountpoint}, not where cards are automounted: unmount it yourself if it really is the card`);
   if (/^nvme/.test(name) || d.tran === 'nvme' || d.subsystems.split(':').includes('nvme')) return no('NVMe disks are system disks: pi-prep never writes them');
   if (isHidden(d)) return no(`${d.type === 'rom' ? 'optical drive' : 'not a disk pi-prep writes'} (${name})`);
   if (d.type === 'loop') {
@@ -72,6 +79,10 @@ export function diskVerdict(d: BlockDevice, opts: VerdictOptions = {}): DiskVerd
   if (d.type !== 'loop' && !isRemovable(d) && !isVirtual(d)) return no('system disk: not removable, not USB or MMC');
   const mounted = uniq.length ? `; mounted at ${uniq.map((m) => m.mountpoint).join(', ')} (unmounted with your consent)` : '';
   return { ...base, verdict: 'ok', reason: `${d.type === 'loop' ? 'loop device' : isRemovable(d) ? 'removable' : 'virtual disk'}${mounted}` };
+}
+
+function descendants(d: BlockDevice): BlockDevice[] {
+  return d.children.flatMap((c) => [c, ...descendants(c)]);
 }
 
 /** Every disk lsblk lists (partitions fold into their disk), with a verdict. */

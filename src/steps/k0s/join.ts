@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { connect } from 'node:net';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
@@ -5,7 +6,6 @@ import type { Target } from '../../targets/target.js';
 import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from './release.js';
 import type { JoinToken } from './token.js';
 
-export const TOKEN_DIR = '/etc/k0s';
 export const TOKEN_FILE = '/etc/k0s/k0stoken';
 export const K0S_BIN = '/usr/local/bin/k0s';
 
@@ -14,6 +14,8 @@ export interface JoinOptions {
   source: K0sSourceOptions;
   /** Where the binary goes; Alpine keeps it on the data partition. */
   binPath?: string;
+  /** Where the token goes (0600, in a 0700 directory); Alpine keeps it off the FAT boot media. */
+  tokenFile?: string;
   /** Seconds to wait for `k0s status` after `k0s start`. */
   waitSeconds?: number;
   /** TCP-connect to the token's API server first. */
@@ -46,6 +48,7 @@ export async function resolveArtifact(opts: JoinOptions, target: Target, dryRun 
 /** The k0s steps every recipe ends with: binary, token, service, running. */
 export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
   const bin = opts.binPath ?? K0S_BIN;
+  const tokenFile = opts.tokenFile ?? TOKEN_FILE;
   const k0s = (...args: string[]) => [bin, ...args];
 
   const tasks: Task[] = [];
@@ -69,18 +72,24 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
     },
     {
       id: 'k0s-token',
-      title: `Join token in ${TOKEN_FILE} (0600)`,
+      title: `Join token in ${tokenFile} (0600)`,
       async check(ctx) {
-        const have = (await ctx.target.readFile(TOKEN_FILE))?.toString('utf8').trim();
-        const st = await ctx.target.stat(TOKEN_FILE);
-        if (have === opts.token.raw && st?.mode === 0o600) return done(`token for ${opts.token.server} in place`);
+        const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
+        const st = await ctx.target.stat(tokenFile);
+        const joined = have !== undefined && (await installedService(ctx.target)) !== undefined;
+        if (st && st.mode !== 0o600 && (have === opts.token.raw || joined)) return todo(`${tokenFile} is mode ${st.mode.toString(8)}: make it 0600`);
+        if (have === opts.token.raw) return done(`token for ${opts.token.server} in place`);
         // k0s re-reads the token file while running (k0s issue 7202): never replace it after a join.
-        if (have && (await installedService(ctx.target))) return done('node already joined: token file left as it is');
+        if (joined) return done('node already joined: token file left as it is');
         return todo(`write the token for ${opts.token.server}`);
       },
       async apply(ctx) {
-        await ctx.target.mkdir(TOKEN_DIR, 0o700);
-        await ctx.target.writeFile(TOKEN_FILE, opts.token.raw + '\n', { mode: 0o600, secret: true });
+        const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
+        if (have !== undefined && (have === opts.token.raw || (await installedService(ctx.target)))) {
+          return ctx.target.chmod(tokenFile, 0o600); // the contents stay: only the mode was wrong
+        }
+        await ctx.target.mkdir(posix.dirname(tokenFile), 0o700);
+        await ctx.target.writeFile(tokenFile, opts.token.raw + '\n', { mode: 0o600, secret: true });
       },
     },
     {
@@ -91,7 +100,7 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         return f ? done(`${f} exists`) : todo('no k0sworker service yet');
       },
       async apply(ctx) {
-        await ctx.target.run(k0s('install', 'worker', '--token-file', TOKEN_FILE));
+        await ctx.target.run(k0s('install', 'worker', '--token-file', tokenFile));
       },
     },
     {
