@@ -10,7 +10,8 @@ import { apkCacheTask, mediaCmdlineTask } from '../src/steps/alpine/boot-media.j
 import { apkPackagesTask } from '../src/steps/alpine/apk.js';
 import { dataMountedTask, dataPartitionTask, fstabTask, mountPointTask, type DataPartitionState } from '../src/steps/alpine/data-partition.js';
 import { PersistTracker, lbuCommitTask, lbuIncludeTask } from '../src/steps/alpine/lbu.js';
-import { kernelGateTask, rebootTask, type RebootState } from '../src/steps/alpine/reboot.js';
+import { rebootTask, type RebootState } from '../src/steps/alpine/reboot.js';
+import { workerPreflight } from '../src/steps/preflight.js';
 import { k0sPathTask } from '../src/steps/alpine/k0s-path.js';
 
 
@@ -62,7 +63,7 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions,
       rebootTask(data, reboot, opts.reboot),
       dataMountedTask(),
       ...diskless(mountPointTask('data-mountpoint-mounted', keep)),
-      kernelGateTask(reboot),
+      workerPreflight(() => reboot.pending),
       binary!,
       etc(k0sPathTask(ALPINE_K0S_BIN)),
       token!, // on the data partition: lbu would put it in the apkovl on the FAT boot media

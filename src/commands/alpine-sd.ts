@@ -9,8 +9,7 @@ import { planLayout } from '../steps/disk/layout.js';
 import { formatSize, parseSize } from '../steps/disk/size.js';
 import { isHostname } from '../steps/alpine/apkovl.js';
 import { DEFAULT_ALPINE_MIRROR, resolveAlpine } from '../steps/alpine/release.js';
-import { resolveK0s } from '../steps/k0s/release.js';
-import { TaskFailedError } from '../core/errors.js';
+import { resolveForArch } from '../steps/k0s/join.js';
 import { addSecret } from '../core/redact.js';
 import { executeRecipe } from './execute.js';
 import { joinOptionsFrom, mirrorArg, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
@@ -71,10 +70,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const tarball = flags.tarball
     ? { path: flags.tarball }
     : { release: await resolveAlpine(flags.alpineVersion ?? 'latest', mirror) };
-  const k0s = join_ ? await resolveK0s(join_.source, 'arm64').catch((err) => {
-    if (flags.dryRun && err instanceof TaskFailedError) return { label: `k0s ${join_.source.version ?? 'stable'} (arm64)`, sha256: '', unresolved: err.message };
-    throw err;
-  }) : undefined;
+  const k0s = join_ ? await resolveForArch(join_.source, 'arm64', Boolean(flags.dryRun)) : undefined;
   if (!flags.dryRun) await sweepStaleWork();
   const work = await mkdtemp(join(tmpdir(), WORK_PREFIX));
   await writeFile(join(work, 'pid'), String(process.pid));

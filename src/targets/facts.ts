@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import type { Target } from './target.js';
+import { readText, type Target } from './target.js';
 import { parseOsRelease, type OsRelease } from './probes/os-release.js';
 import { boardFromCpuinfo, boardFromDeviceTree, type Board } from './probes/board.js';
 import { kernelConfigPaths, parseKernelConfig, type KernelConfig } from './probes/kernel-config.js';
@@ -32,7 +32,7 @@ export function k0sArchFor(unameM: string): K0sArch | undefined {
   return undefined;
 }
 
-const text = async (t: Target, p: string) => (await t.readFile(p))?.toString('utf8');
+const text = readText;
 
 /** Probe everything once; targets cache the result for the run. */
 export async function probeFacts(t: Target): Promise<Facts> {

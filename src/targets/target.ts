@@ -69,7 +69,3 @@ export async function readText(target: Target, path: string): Promise<string | u
   const buf = await target.readFile(path);
   return buf?.toString('utf8');
 }
-
-export async function exists(target: Target, path: string): Promise<boolean> {
-  return (await target.stat(path)) !== undefined;
-}

@@ -1,7 +1,6 @@
 import { posix } from 'node:path';
 import { CGROUP_FLAGS } from '../cmdline.js';
 import { done, todo, type Task } from '../../core/task.js';
-import { failedRequired, workerReadiness } from '../readiness.js';
 import type { DataPartitionState } from './data-partition.js';
 
 export interface RebootState {
@@ -51,19 +50,3 @@ export function rebootTask(data: DataPartitionState, state: RebootState, reboot 
   };
 }
 
-/** k0s's own requirements; while a reboot is pending the cgroup items describe the old boot, so they wait. */
-export function kernelGateTask(reboot: RebootState): Task {
-  return {
-    id: 'preflight',
-    title: 'Kernel and cgroups fit for a k0s worker',
-    async check(ctx) {
-      let items = workerReadiness(await ctx.target.facts());
-      if (reboot.pending) items = items.filter((i) => !i.id.startsWith('cgroup'));
-      for (const w of items.filter((i) => i.status === 'warn')) ctx.log(`warning: ${w.title}: ${w.detail}${w.fix ? ` (${w.fix})` : ''}`);
-      const failed = failedRequired(items);
-      const tail = reboot.pending ? '; cgroups are checked after the reboot' : '';
-      if (failed.length === 0) return done(`${items.filter((i) => i.status === 'pass').length} checks pass${tail}`);
-      return todo(failed.map((i) => `${i.title}: ${i.detail}; fix: ${i.fix}`).join('; '));
-    },
-  };
-}

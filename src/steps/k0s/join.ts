@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
 import type { Target } from '../../targets/target.js';
+import type { K0sArch } from '../../targets/facts.js';
 import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from './release.js';
 import type { JoinToken } from './token.js';
 
@@ -36,12 +37,17 @@ async function installedService(t: Target): Promise<string | undefined> {
 export async function resolveArtifact(opts: JoinOptions, target: Target, dryRun = false): Promise<K0sArtifact> {
   const f = await target.facts();
   if (!f.k0sArch) throw new UsageError(`k0s has no build for ${f.arch}: only amd64, arm64 and arm machines can be workers`);
+  return resolveForArch(opts.source, f.k0sArch, dryRun);
+}
+
+/** As resolveArtifact, for a known architecture (a card for a Pi, written on a workstation). */
+export async function resolveForArch(source: K0sSourceOptions, arch: K0sArch, dryRun: boolean): Promise<K0sArtifact> {
   try {
-    return await resolveK0s(opts.source, f.k0sArch);
+    return await resolveK0s(source, arch);
   } catch (err) {
     // A plan can still be shown offline; a bad version (UsageError) is still bad input.
     if (!dryRun || !(err instanceof TaskFailedError)) throw err;
-    return { label: `k0s ${opts.source.version ?? 'stable'} (${f.k0sArch})`, sha256: '', unresolved: err.message };
+    return { label: `k0s ${source.version ?? 'stable'} (${arch})`, sha256: '', unresolved: err.message };
   }
 }
 
