@@ -107,6 +107,7 @@ export class SshTarget implements Target {
   private socketDir?: string;
   private ready?: Promise<void>;
   private sudo = false;
+  private firstBatch?: Raw;
   private factsCache?: Promise<Facts>;
   /** Answers fetched in one batch for probing facts; dropped at the first change made through this target. */
   private cache = new Map<string, { info?: FileInfo; data?: Buffer; free?: number; stdout?: string }>();
@@ -122,7 +123,7 @@ export class SshTarget implements Target {
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const cached = opts.readOnly && !opts.cwd && !opts.env ? this.cache.get(`run:${argv.join(' ')}`)?.stdout : undefined;
     if (cached !== undefined) return { exitCode: 0, stdout: cached, stderr: '' };
-    if (!opts.readOnly) this.cache.clear();
+    if (!opts.readOnly) this.forget();
     await this.connect();
     let cmd = [...argv];
     if (opts.cwd) cmd = ['sh', '-c', SCRIPTS.cwd, 'sh', opts.cwd, ...cmd];
@@ -141,12 +142,12 @@ export class SshTarget implements Target {
   }
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
-    this.cache.clear();
+    this.forget();
     this.ok(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { input: data }), 'write', path);
   }
 
   async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
-    this.cache.clear();
+    this.forget();
     this.ok(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { inputFile: localPath }), 'copy to', path);
   }
 
@@ -159,17 +160,17 @@ export class SshTarget implements Target {
   }
 
   async mkdir(path: string, m = 0o755): Promise<void> {
-    this.cache.clear();
+    this.forget();
     this.ok(await this.script('mkdir', [path, mode(m)]), 'create directory', path);
   }
 
   async chmod(path: string, m: number): Promise<void> {
-    this.cache.clear();
+    this.forget();
     this.ok(await this.script('chmod', [path, mode(m)]), 'chmod', path);
   }
 
   async remove(path: string): Promise<void> {
-    this.cache.clear();
+    this.forget();
     this.ok(await this.script('remove', [path]), 'remove', path);
   }
 
@@ -201,7 +202,9 @@ export class SshTarget implements Target {
   /** One round trip for what probing reads; when it fails (no base64 there), probing reads path by path. */
   private async prefetch(): Promise<void> {
     await this.connect();
-    const r = await this.exec(['sh', '-c', SCRIPTS.prefetch, 'sh', ...FACT_READS, '--', ...FACT_STATS]);
+    // A root login already brought the batch back with its `id -u` (open()): no second round trip.
+    const r = this.firstBatch ?? (await this.exec(['sh', '-c', SCRIPTS.prefetch, 'sh', ...FACT_READS, '--', ...FACT_STATS]));
+    this.firstBatch = undefined;
     if (r.exitCode !== 0) return;
     const cache = new Map<string, { info?: FileInfo; data?: Buffer; free?: number; stdout?: string }>();
     let path: string | undefined;
@@ -239,6 +242,12 @@ export class SshTarget implements Target {
     await rm(dir, { recursive: true, force: true });
   }
 
+  /** A change through this target makes every prefetched answer stale. */
+  private forget(): void {
+    this.cache.clear();
+    this.firstBatch = undefined;
+  }
+
   // ---- connection ------------------------------------------------------------------------
 
   /** Open the shared connection (the first command starts the master) and learn whether sudo is needed. */
@@ -256,9 +265,15 @@ export class SshTarget implements Target {
       this.socketDir = await mkdtemp(join(tmpdir(), 'pi-prep-ssh-'));
       openTargets.add(this);
     }
-    const who = await this.raw(['id', '-u']);
-    if (who.exitCode !== 0) throw this.connectError(who);
-    if (who.stdout.toString('utf8').trim() === '0') return;
+    // The first round trip learns who we are and, for root, also fetches the facts batch.
+    const who = await this.raw(['sh', '-c', `id -u; [ "$(id -u)" = 0 ] || exit 0\n${SCRIPTS.prefetch}`, 'sh', ...FACT_READS, '--', ...FACT_STATS]);
+    const out = who.stdout.toString('utf8');
+    const uid = /^(\d+)\n/.exec(out)?.[1];
+    if (uid === undefined) throw this.connectError(who);
+    if (uid === '0') {
+      this.firstBatch = { ...who, stdout: Buffer.from(out.slice(uid.length + 1)) };
+      return;
+    }
     this.sudo = true;
     const s = await this.raw(['sudo', '-n', 'true']);
     if (s.exitCode === 0) return;
