@@ -1,3 +1,4 @@
+import { SEED_PACKAGES } from '../src/steps/alpine/apk.js';
 import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE, DATA_DIR } from '../src/steps/alpine/paths.js';
 import { mkdir, readdir, rm, writeFile, copyFile, chmod } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -17,7 +18,8 @@ import { fetchAlpine, type AlpineRelease } from '../src/steps/alpine/release.js'
 import { fetchK0s, type K0sArtifact } from '../src/steps/k0s/release.js';
 import type { JoinToken } from '../src/steps/k0s/token.js';
 
-export const FIRST_BOOT_PACKAGES = ['iptables', 'coreutils', 'findutils', 'curl'];
+/** The seed's packages, added on first boot: the card's own repository does not have them. */
+export const FIRST_BOOT_PACKAGES = [...SEED_PACKAGES];
 /** The Pi's SD slot: the boot partition the initramfs and lbu see. */
 export const BOOT_MEDIA = 'mmcblk0p1';
 
