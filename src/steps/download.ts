@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { TaskFailedError, UsageError } from '../core/errors.js';
 
@@ -29,7 +29,7 @@ export async function sha256File(path: string): Promise<string> {
 export interface VerifiedDownload {
   url: string;
   sha256: string;
-  /** Final path; a partial download lives beside it as DEST.part and never replaces it unverified. */
+  /** Final path; a partial download lives beside it and never replaces it unverified. */
   dest: string;
   /** For messages: "k0s v1.34.1+k0s.0 (arm64)". */
   what: string;
@@ -44,7 +44,7 @@ export interface VerifiedDownload {
 
 /**
  * A local copy whose SHA-256 is the published one: the cached file when it matches, otherwise a
- * download to DEST.part that is hashed as it streams and renamed into place only when its length
+ * download to a per-process temp file beside DEST that is hashed as it streams and renamed into place only when its length
  * and hash are right. Every failure is one line that says nothing was changed.
  */
 export async function downloadVerified(d: VerifiedDownload): Promise<string> {
@@ -53,7 +53,8 @@ export async function downloadVerified(d: VerifiedDownload): Promise<string> {
   const { dirname } = await import('node:path');
   await mkdir(dirname(d.dest), { recursive: true });
   if ((await stat(d.dest).catch(() => undefined)) && (await sha256File(d.dest)) === d.sha256) return d.dest;
-  const tmp = `${d.dest}.part`;
+  // Per process: a fleet downloads the same file to the same cache in parallel.
+  const tmp = `${d.dest}.${process.pid}-${randomBytes(4).toString('hex')}.part`;
   const res = await fetchOk(d.url, d.what, d.flagFor404);
   const expected = Number(res.headers.get('content-length') ?? NaN);
   const hash = createHash('sha256');
