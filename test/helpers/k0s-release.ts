@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { k0sStandIn } from './k0s-standin.js';
 import { TestHttpServer } from './http-server.js';
@@ -33,4 +36,26 @@ export function kernelConfig(without: string[] = []): string {
     'PID_NS', 'NET_NS', 'NET', 'INET', 'NETFILTER', 'NETFILTER_ADVANCED', 'NF_CONNTRACK', 'NETFILTER_XTABLES',
     'NETFILTER_XT_TARGET_REDIRECT', 'NETFILTER_XT_MATCH_COMMENT', 'EXT4_FS', 'PROC_FS', 'MEMCG', 'CPUSETS'];
   return opts.map((o) => (without.includes(o) ? `# CONFIG_${o} is not set` : `CONFIG_${o}=y`)).join('\n') + '\n';
+}
+
+/** What every join test starts from: a k0s release on 127.0.0.1, a work directory, a worker token file (0600). */
+export interface JoinWorkspace {
+  server: TestHttpServer;
+  work: string;
+  tokenFile: string;
+  stop(): Promise<void>;
+}
+
+export async function joinWorkspace(name: string): Promise<JoinWorkspace> {
+  const { server } = await k0sReleaseServer();
+  const work = mkdtempSync(join(tmpdir(), `pi-prep-${name}-`));
+  const tokenFile = join(work, 'worker.token');
+  writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n', { mode: 0o600 });
+  return {
+    server, work, tokenFile,
+    async stop() {
+      await server.stop();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,12 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls } from '../helpers/fixture-root.js';
 import { runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, k0sReleaseServer, kernelConfig, sampleWorkerToken } from '../helpers/k0s-release.js';
+import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 
@@ -33,22 +32,20 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
   let server: TestHttpServer;
   let work: string;
   let tokenFile: string;
+  let ws: JoinWorkspace;
   let knownHosts: string;
   const pis: { name: string; root: string; sshd: TestSshd }[] = [];
 
   before(async () => {
     key = makeClientKey();
-    ({ server } = await k0sReleaseServer());
-    work = mkdtempSync(join(tmpdir(), 'pi-prep-fleet-'));
-    tokenFile = join(work, 'worker.token');
-    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n', { mode: 0o600 });
+    ws = await joinWorkspace('fleet');
+    ({ server, work, tokenFile } = ws);
     knownHosts = join(work, 'known_hosts');
   });
   after(async () => {
     for (const p of pis) await p.sshd.stop();
     pis.forEach((p) => removeRoot(p.root));
-    await server.stop();
-    rmSync(work, { recursive: true, force: true });
+    await ws.stop();
     rmSync(key.dir, { recursive: true, force: true });
   });
 

@@ -1,12 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
 import { runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, k0sReleaseServer, kernelConfig, sampleControllerToken, sampleWorkerToken } from '../helpers/k0s-release.js';
+import { TAG, joinWorkspace, k0sReleaseServer, kernelConfig, sampleControllerToken, type JoinWorkspace } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 
 const RELEASE = '6.1.0-test';
@@ -41,15 +40,14 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
   let tokenFile: string;
   const roots: string[] = [];
 
+  let ws: JoinWorkspace;
+
   before(async () => {
-    ({ server } = await k0sReleaseServer());
-    work = mkdtempSync(join(tmpdir(), 'pi-prep-linux-'));
-    tokenFile = join(work, 'worker.token');
-    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n');
+    ws = await joinWorkspace('linux');
+    ({ server, work, tokenFile } = ws);
   });
   after(async () => {
-    await server.stop();
-    rmSync(work, { recursive: true, force: true });
+    await ws.stop();
     roots.forEach(removeRoot);
   });
 

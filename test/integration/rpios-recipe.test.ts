@@ -1,13 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
 import { runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, k0sReleaseServer, sampleWorkerToken } from '../helpers/k0s-release.js';
+import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 import { BOARDS, BOOKWORM_CMDLINE, BOOKWORM_CONFIG, piRoot } from '../helpers/rpi-fixture.js';
 
@@ -18,15 +17,13 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
   let work: string;
   let tokenFile: string;
   const roots: string[] = [];
+  let ws: JoinWorkspace;
   before(async () => {
-    ({ server } = await k0sReleaseServer());
-    work = mkdtempSync(join(tmpdir(), 'pi-prep-rpios-'));
-    tokenFile = join(work, 'worker.token');
-    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n');
+    ws = await joinWorkspace('rpios');
+    ({ server, work, tokenFile } = ws);
   });
   after(async () => {
-    await server.stop();
-    rmSync(work, { recursive: true, force: true });
+    await ws.stop();
     roots.forEach(removeRoot);
   });
   // A local path, so a run that wrongly decided to rebuild could never reach the network.

@@ -7,7 +7,7 @@ import { buildRoot, osRelease, removeRoot, standInCalls, STANDIN_LOG } from '../
 import { watchArgv } from '../helpers/argv-watch.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, k0sReleaseServer, kernelConfig, sampleWorkerToken } from '../helpers/k0s-release.js';
+import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, ensureUser, freePort, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 import { SshTarget } from '../../src/targets/ssh-target.js';
@@ -49,25 +49,23 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
   let server: TestHttpServer;
   let work: string;
   let tokenFile: string;
+  let ws: JoinWorkspace;
   const roots: string[] = [];
   const cleanups: (() => void)[] = [];
 
   before(async () => {
     key = makeClientKey();
-    ({ server } = await k0sReleaseServer());
-    work = mkdtempSync(join(tmpdir(), 'pi-prep-ssh-test-'));
-    tokenFile = join(work, 'worker.token');
-    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n', { mode: 0o600 });
+    ws = await joinWorkspace('ssh-test');
+    ({ server, work, tokenFile } = ws);
     cleanups.push(ensureUser('pi-prep-sudo', 'nopasswd'), ensureUser('pi-prep-pw', 'password'));
     plain = await new TestSshd(key).start();
   });
   after(async () => {
     await pi?.stop();
     await plain?.stop();
-    await server.stop();
+    await ws.stop();
     cleanups.forEach((c) => c());
     roots.forEach(removeRoot);
-    rmSync(work, { recursive: true, force: true });
     rmSync(key.dir, { recursive: true, force: true });
   });
 
