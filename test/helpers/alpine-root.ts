@@ -108,7 +108,7 @@ export function makeCard(dir: string, sizeMiB = 400): Card {
 }
 
 /** The host's own tool (and its libraries) inside the root: real sfdisk, mkfs.ext4, blkid. */
-function installHostTool(root: string, host: string, dest: string): void {
+export function installHostTool(root: string, host: string, dest: string): void {
   const libs = execFileSync('ldd', [host]).toString().match(/\/[^\s)]+/g) ?? [];
   for (const lib of libs) {
     const to = join(root, lib);
