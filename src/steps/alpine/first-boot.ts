@@ -133,6 +133,7 @@ ${join}
 until rc-update del ${FIRST_BOOT_SERVICE} default >>"$LOG" 2>&1 || [ ! -e /etc/runlevels/default/${FIRST_BOOT_SERVICE} ]; do
 	retry failed "rc-update del ${FIRST_BOOT_SERVICE} failed"
 done
+state saving "saving the node's configuration with lbu commit"
 until lbu commit -d >>"$LOG" 2>&1; do
 	retry failed "lbu commit failed"
 done
@@ -170,6 +171,17 @@ depend() {
 	before ${FIRST_BOOT_SERVICE} k0sworker
 }
 
+# The first boot ended (power may have gone between its last save and its last word): say so on the card.
+finished() {
+	status="$1/${CARD_STATUS_FILE}"
+	[ -f "$status" ] && [ ! -e /etc/runlevels/default/${FIRST_BOOT_SERVICE} ] || return 0
+	grep -qE '^state=(joined|ready)$' "$status" && return 0
+	st=ready; [ -e /etc/init.d/k0sworker ] && st=joined
+	mount -o remount,rw "$1" || return 0
+	printf 'state=%s\ndetail=%s\nhostname=%s\nupdated=%s\n' "$st" "the first boot finished (seen at a later boot)" "$(hostname)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$status"
+	mount -o remount,ro "$1"
+}
+
 start() {
 	ebegin "Finding the boot media"
 	for ovl in /media/*/*.apkovl.tar.gz; do
@@ -183,6 +195,7 @@ start() {
 		fi
 		[ "$(readlink /etc/apk/cache)" = "$dir/cache" ] || ln -sfn "$dir/cache" /etc/apk/cache
 		sed -i "s|^/media/[^/]*/apks$|$dir/apks|" /etc/apk/repositories
+		finished "$dir"
 		eend 0
 		return 0
 	done

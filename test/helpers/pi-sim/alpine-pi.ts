@@ -63,6 +63,41 @@ interface Partition {
   label?: string;
 }
 
+
+/** The node's programs (busybox, stand-ins, host tools): built once per process, copied at each boot. */
+let shared: string | undefined;
+function template(): string {
+  if (shared) return shared;
+  const t = buildRoot({
+    arch: 'arm64',
+    init: 'openrc',
+    standIns: {
+      '/sbin/apk': APK, '/sbin/lbu': LBU, '/sbin/rc-update': RC_UPDATE, '/sbin/rc-service': RC_SERVICE,
+      '/sbin/openrc-run': OPENRC_RUN, '/bin/mount': MOUNT,
+      '/.sim/bin/media-sync': MEDIA_SYNC, '/.sim/bin/media-check': MEDIA_CHECK,
+      // The world a job sees (world.sh makes its shell use these instead of busybox's applets).
+      '/.sim/bin/ip': standIn('[ "$1" = route ] && [ -e /.sim/network-up ] && echo "default via 192.0.2.1 dev eth0"; exit 0'),
+      '/.sim/bin/nc': standIn('[ -e /.sim/controller-up ]'),
+      // A node still waiting after 30 waits never gets there: stop it and say so.
+      '/.sim/bin/sleep': standIn('n=$(( $(cat /.sim/sleeps 2>/dev/null || echo 0) + 1 )); echo $n > /.sim/sleeps; [ -f /.sim/on-sleep ] && . /.sim/on-sleep; [ $n -gt 30 ] && { : > /.sim/stuck; kill -9 0; }; exit 0'),
+      '/.sim/world.sh': 'ip() { /.sim/bin/ip "$@"; }\nnc() { /.sim/bin/nc "$@"; }\nsleep() { /.sim/bin/sleep "$@"; }\nmount() { /bin/mount "$@"; }\n',
+    },
+  });
+  for (const [host, dest] of [['/usr/sbin/sfdisk', '/sbin/sfdisk'], ['/usr/sbin/mke2fs', '/sbin/mkfs.ext4'], ['/usr/sbin/blkid', '/sbin/blkid'], ['/usr/bin/mtools', '/usr/bin/mtools']] as const) {
+    installHostTool(t, host, dest);
+  }
+  for (const tool of ['mcopy', 'mdel', 'mmd', 'mdir']) symlinkSync('mtools', join(t, 'usr/bin', tool));
+  // mtools converts long FAT names through iconv: its codepage modules come along.
+  const gconv = '/usr/lib/x86_64-linux-gnu/gconv';
+  for (const f of ['gconv-modules', 'gconv-modules.d', 'IBM850.so', 'IBM437.so']) {
+    if (existsSync(join(gconv, f))) cpSync(join(gconv, f), join(t, gconv, f), { recursive: true });
+  }
+  if (existsSync('/etc/mke2fs.conf')) cpSync('/etc/mke2fs.conf', join(t, 'etc/mke2fs.conf'));
+  shared = t;
+  process.on('exit', () => rmSync(t, { recursive: true, force: true }));
+  return t;
+}
+
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
 const lstatSafe = (p: string) => { try { return lstatSync(p); } catch { return undefined; } };
 
@@ -89,31 +124,7 @@ export class SimAlpinePi {
   constructor(private readonly o: SimAlpineOptions) {
     this.work = mkdtempSync(join(tmpdir(), 'pi-prep-sim-'));
     this.root = join(this.work, 'root');
-    this.template = buildRoot({
-      arch: 'arm64',
-      init: 'openrc',
-      standIns: {
-        '/sbin/apk': APK, '/sbin/lbu': LBU, '/sbin/rc-update': RC_UPDATE, '/sbin/rc-service': RC_SERVICE,
-        '/sbin/openrc-run': OPENRC_RUN, '/bin/mount': MOUNT,
-        '/.sim/bin/media-sync': MEDIA_SYNC, '/.sim/bin/media-check': MEDIA_CHECK,
-        // The world a job sees (world.sh makes its shell use these instead of busybox's applets).
-        '/.sim/bin/ip': standIn('[ "$1" = route ] && [ -e /.sim/network-up ] && echo "default via 192.0.2.1 dev eth0"; exit 0'),
-        '/.sim/bin/nc': standIn('[ -e /.sim/controller-up ]'),
-        // A node still waiting after 30 waits never gets there: stop it and say so.
-        '/.sim/bin/sleep': standIn('n=$(( $(cat /.sim/sleeps 2>/dev/null || echo 0) + 1 )); echo $n > /.sim/sleeps; [ -f /.sim/on-sleep ] && . /.sim/on-sleep; [ $n -gt 30 ] && { : > /.sim/stuck; kill -9 0; }; exit 0'),
-        '/.sim/world.sh': 'ip() { /.sim/bin/ip "$@"; }\nnc() { /.sim/bin/nc "$@"; }\nsleep() { /.sim/bin/sleep "$@"; }\nmount() { /bin/mount "$@"; }\n',
-      },
-    });
-    for (const [host, dest] of [['/usr/sbin/sfdisk', '/sbin/sfdisk'], ['/usr/sbin/mke2fs', '/sbin/mkfs.ext4'], ['/usr/sbin/blkid', '/sbin/blkid'], ['/usr/bin/mtools', '/usr/bin/mtools']] as const) {
-      installHostTool(this.template, host, dest);
-    }
-    for (const t of ['mcopy', 'mdel', 'mmd', 'mdir']) symlinkSync('mtools', join(this.template, 'usr/bin', t));
-    // mtools converts long FAT names through iconv: its codepage modules come along.
-    const gconv = '/usr/lib/x86_64-linux-gnu/gconv';
-    for (const f of ['gconv-modules', 'gconv-modules.d', 'IBM850.so', 'IBM437.so']) {
-      if (existsSync(join(gconv, f))) cpSync(join(gconv, f), join(this.template, gconv, f), { recursive: true });
-    }
-    if (existsSync('/etc/mke2fs.conf')) cpSync('/etc/mke2fs.conf', join(this.template, 'etc/mke2fs.conf'));
+    this.template = template();
     this.loop = execFileSync('losetup', ['-f', '--show', o.image]).toString().trim();
     this.disk = o.bus === 'usb' ? '/dev/sda' : '/dev/mmcblk0';
   }
@@ -353,7 +364,6 @@ export class SimAlpinePi {
     this.unmountAll();
     spawnSync('losetup', ['-d', this.loop]);
     rmSync(this.work, { recursive: true, force: true });
-    rmSync(this.template, { recursive: true, force: true });
   }
 
   // --- the world --------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ export const APK_FILES = '/lib/apk/db/sim-files';
 export function standIn(body: string): string {
   return `#!/bin/sh
 { printf '%s' "\${0##*/}"; for a in "$@"; do printf '\\t%s' "$a"; done; printf '\\n'; } >> ${STANDIN_LOG}
+me=$(wc -l < ${STANDIN_LOG})
 (
 ${body}
 )
 rc=$?
-if [ -n "$PI_SIM_CUT_AT" ] && [ "$(wc -l < ${STANDIN_LOG})" -eq "$PI_SIM_CUT_AT" ]; then : > /.sim/cut; kill -9 0; fi
+if [ -n "$PI_SIM_CUT_AT" ] && [ "$me" -eq "$PI_SIM_CUT_AT" ]; then : > /.sim/cut; kill -9 0; fi
 exit $rc
 `;
 }
@@ -99,10 +100,12 @@ filelist() {
 		[ -e "$p" ] || [ -L "$p" ] || continue
 		find "$p" \\( -type f -o -type l \\)
 	done | sort -u > /tmp/.lbu-cands
-	: > /tmp/.lbu-now
-	while read -r f; do
-		if [ -L "$f" ]; then echo "$f	L	$(readlink "$f")	777"; else echo "$f	F	$(md5sum < "$f" | cut -c1-32)	$(stat -c %a "$f")"; fi
-	done < /tmp/.lbu-cands > /tmp/.lbu-now
+	# one md5sum and one stat for all of them (each process costs under qemu)
+	: > /tmp/.lbu-sums; : > /tmp/.lbu-modes
+	files=$(while read -r f; do [ -L "$f" ] || echo "$f"; done < /tmp/.lbu-cands)
+	[ -n "$files" ] && md5sum $files > /tmp/.lbu-sums && stat -c '%n %a' $files > /tmp/.lbu-modes
+	while read -r f; do [ -L "$f" ] && echo "$f	L	$(readlink "$f")	777"; done < /tmp/.lbu-cands > /tmp/.lbu-now
+	awk 'FILENAME == "/tmp/.lbu-modes" { m[$1] = $2; next } { printf "%s\\tF\\t%s\\t%s\\n", $2, $1, m[$2] }' /tmp/.lbu-modes /tmp/.lbu-sums >> /tmp/.lbu-now
 	awk -F '\\t' '
 		FILENAME == "/tmp/.lbu-patterns" { split($0, a, " "); pm[++n] = a[1]; pp[n] = a[2]; next }
 		FILENAME == "${APK_FILES}" { base[$1] = $2 "\\t" $3 "\\t" $4; next }
@@ -184,7 +187,7 @@ export const MEDIA_SYNC = `#!/bin/sh
 . /.sim/media.conf
 export MTOOLS_SKIP_CHECK=1
 cd "$DIR" || exit 1
-find . -type f | sed 's:^\\./::' | sort | while read -r f; do echo "$f $(md5sum < "$f" | cut -c1-32)"; done > /tmp/.media-now
+find . -type f -exec md5sum {} + | awk '{ h = $1; sub(/^[0-9a-f]+  \\.\\//, ""); print $0, h }' | sort > /tmp/.media-now
 rm -f /tmp/.media-failed
 awk 'NR == FNR { old[$1] = $2; next } !($1 in old) || old[$1] != $2 { print $1 }' /.sim/media.manifest /tmp/.media-now | while read -r f; do
 	d=\${f%/*}
@@ -205,7 +208,7 @@ cp /tmp/.media-now /.sim/media.manifest
 export const MEDIA_CHECK = `#!/bin/sh
 . /.sim/media.conf
 cd "$DIR" || exit 0
-find . -type f | sed 's:^\\./::' | sort | while read -r f; do echo "$f $(md5sum < "$f" | cut -c1-32)"; done > /tmp/.media-now
+find . -type f -exec md5sum {} + | awk '{ h = $1; sub(/^[0-9a-f]+  \\.\\//, ""); print $0, h }' | sort > /tmp/.media-now
 cmp -s /tmp/.media-now /.sim/media.manifest || diff /.sim/media.manifest /tmp/.media-now | sed -n 's/^[-+]\\([^-+]\\)/\\1/p' | sed "s|^|wrote to read-only $DIR: |" >> /.sim/violations
 exit 0
 `;
@@ -230,6 +233,7 @@ exec /sbin/openrc-run "/etc/init.d/$1" "$2"`);
  * in /run/openrc/started as OpenRC marks them.
  */
 export const OPENRC_RUN = `#!/bin/sh
+. /.sim/world.sh
 einfo() { echo " * $*"; }
 ewarn() { echo " * $*" >&2; }
 eerror() { echo " * $*" >&2; }
