@@ -278,6 +278,8 @@ esac
 export function simK0s(version: string): string {
   return standIn(`
 self=$(readlink -f "$0")
+# The worker process is up: it wrote its status and its supervisor has not stopped it.
+running() { [ -f /run/k0s/status ] && [ -e /run/sim-daemon/k0sworker ]; }
 service_file() { if [ -x /sbin/openrc ]; then echo /etc/init.d/k0sworker; else echo /etc/systemd/system/k0sworker.service; fi; }
 case "$1" in
 version) echo "${version}" ;;
@@ -312,13 +314,13 @@ worker)
 	echo running > /run/k0s/status
 	echo "time=\\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\\" level=info msg=\\"k0s worker started\\"" ;;
 status)
-	[ -f /run/k0s/status ] && [ -e /run/sim-daemon/k0sworker ] || { echo 'Error: cannot connect to /run/k0s/status.sock' >&2; exit 1; }
+	running || { echo 'Error: cannot connect to /run/k0s/status.sock' >&2; exit 1; }
 	printf 'Version: ${version}\\nProcess ID: 4242\\nRole: worker\\nWorkloads: true\\n' ;;
 start) if [ -x /sbin/openrc ]; then rc-service k0sworker start; else systemctl start k0sworker; fi ;;
 stop) if [ -x /sbin/openrc ]; then rc-service k0sworker stop; else systemctl stop k0sworker; fi
 	rm -f /run/k0s/status ;;
 reset)
-	[ -f /run/k0s/status ] && { echo 'Error: k0s is still running, please stop k0s before reset' >&2; exit 1; }
+	running && { echo 'Error: k0s is still running, please stop k0s before reset' >&2; exit 1; }
 	f=$(service_file)
 	if [ -e "$f" ]; then
 		if [ -x /sbin/openrc ]; then rc-update del k0sworker default >/dev/null 2>&1; else rm -f /etc/systemd/system/multi-user.target.wants/k0sworker.service; fi
