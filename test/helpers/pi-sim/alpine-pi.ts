@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildRoot, STANDIN_LOG } from '../fixture-root.js';
-import { installHostTool } from '../alpine-root.js';
+import { installHostTool } from './host-tools.js';
 import { kernelConfig } from '../k0s-release.js';
 import { baseFiles, MODELLED_SERVICES, packageFiles } from './alpine-base.js';
 import { APK, APK_DB, APK_FILES, LBU, MEDIA_CHECK, MEDIA_SYNC, MOUNT, OPENRC_RUN, RC_SERVICE, RC_UPDATE, standIn } from './alpine-standins.js';

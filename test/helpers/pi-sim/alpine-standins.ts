@@ -14,7 +14,8 @@ export const APK_FILES = '/lib/apk/db/sim-files';
 /**
  * Record argv; then, after the command did its work, cut the power when this is the Nth recorded
  * call of the boot (PI_SIM_CUT_AT): `kill -9 0` ends the whole process group the simulator started
- * the job in, so nothing after this command happens.
+ * the job in, so nothing after this command happens. PI_PREP_TEST_KILL_AT kills the caller instead
+ * (a pi-prep run killed with -9 after its Nth command).
  */
 export function standIn(body: string): string {
   return `#!/bin/sh
@@ -25,6 +26,8 @@ ${body}
 )
 rc=$?
 if [ -n "$PI_SIM_CUT_AT" ] && [ "$me" -eq "$PI_SIM_CUT_AT" ]; then : > /.sim/cut; kill -9 0; fi
+# A pi-prep run killed right after this call (its parent: pi-prep runs stand-ins directly).
+if [ -n "$PI_PREP_TEST_KILL_AT" ] && [ "$me" -eq "$PI_PREP_TEST_KILL_AT" ]; then kill -9 $PPID; fi
 exit $rc
 `;
 }
@@ -136,6 +139,7 @@ status|st)
 	(cd /tmp/.lbu-a && find . \\( -type f -o -type l \\)) | sed 's:^\\./::' | while read -r f; do [ -e "/tmp/.lbu-b/$f" ] || [ -L "/tmp/.lbu-b/$f" ] || echo "D $f"; done
 	(cd /tmp/.lbu-b && find . \\( -type f -o -type l \\)) | sed 's:^\\./::' | while read -r f; do
 		if [ ! -e "/tmp/.lbu-a/$f" ] && [ ! -L "/tmp/.lbu-a/$f" ]; then echo "A $f"
+		elif [ -L "/tmp/.lbu-a/$f" ] || [ -L "/tmp/.lbu-b/$f" ]; then [ "$(readlink "/tmp/.lbu-a/$f")" = "$(readlink "/tmp/.lbu-b/$f")" ] || echo "U $f"
 		elif ! cmp -s "/tmp/.lbu-a/$f" "/tmp/.lbu-b/$f"; then echo "U $f"; fi
 	done ;;
 commit|ci) shift
