@@ -175,4 +175,24 @@ describe('an alpine-sd card through boots (simulated diskless Alpine on a loop d
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
     assert.equal(JSON.parse(r2.stdout).state, 'joined');
   });
+
+  it('the same card on a USB adapter or SSD (sda1): lbu and the apk cache follow the boot media, and reboots keep the worker', async () => {
+    const img = await card('pi-u1');
+    const p = pi(img, { bus: 'usb' });
+    const first = p.boot();
+    assert.deepEqual(first.errors, []);
+    assert.ok(p.workerRunning());
+    assert.match(p.chroot(['/bin/cat', '/etc/lbu/lbu.conf']).stdout, /^LBU_MEDIA=sda1$/m);
+    assert.equal(p.chroot(['/bin/readlink', '/etc/apk/cache']).stdout.trim(), '/media/sda1/cache');
+    assert.match(p.chroot(['/bin/cat', '/etc/apk/repositories']).stdout, /^\/media\/sda1\/apks$/m);
+    for (let i = 0; i < 2; i++) {
+      const b = p.reboot();
+      assert.deepEqual(b.errors, [], `boot ${b.n}`);
+      assert.deepEqual(b.missingPackages, [], `boot ${b.n}: packages from the cache on sda1`);
+      assert.ok(p.workerRunning(), `boot ${b.n}`);
+      assert.equal(p.sshLogin(KEY), true);
+    }
+    p.shutdown();
+    assert.match(fatFile(img, 'pi-prep/status') ?? '', /^state=joined$/m);
+  });
 });

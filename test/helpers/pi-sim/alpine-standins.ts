@@ -306,7 +306,7 @@ install)
 worker)
 	shift; tf=
 	while [ $# -gt 0 ]; do [ "$1" = --token-file ] && tf=$2; shift; done
-	[ -d /var/lib/k0s ] || { echo "data dir /var/lib/k0s missing" >&2; exit 1; }
+	mkdir -p /var/lib/k0s
 	if [ ! -f /var/lib/k0s/kubelet.conf ]; then
 		[ -n "$tf" ] && [ -s "$tf" ] || { echo "failed to read token file $tf" >&2; exit 1; }
 		[ -e /.sim/controller-up ] || { echo "failed to bootstrap kubelet client configuration: controller unreachable" >&2; exit 1; }
@@ -320,8 +320,8 @@ worker)
 status)
 	running || { echo 'Error: cannot connect to /run/k0s/status.sock' >&2; exit 1; }
 	printf 'Version: ${version}\\nProcess ID: 4242\\nRole: worker\\nWorkloads: true\\n' ;;
-start) if [ -x /sbin/openrc ]; then rc-service k0sworker start; else systemctl start k0sworker; fi ;;
-stop) if [ -x /sbin/openrc ]; then rc-service k0sworker stop; else systemctl stop k0sworker; fi
+start) if [ -x /sbin/openrc ]; then rc-service k0sworker start; else systemctl start k0sworker.service; fi ;;
+stop) if [ -x /sbin/openrc ]; then rc-service k0sworker stop; else systemctl stop k0sworker.service; fi
 	rm -f /run/k0s/status ;;
 reset)
 	running && { echo 'Error: k0s is still running, please stop k0s before reset' >&2; exit 1; }
