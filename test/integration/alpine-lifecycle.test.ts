@@ -165,7 +165,7 @@ describe('an alpine-sd card through boots (simulated diskless Alpine on a loop d
     // The network is back; the controller answers only from the third wait on.
     p.network = true;
     p.controller = false;
-    p.onSleep = '[ "$n" -ge 2 ] && : > /.sim/controller-up';
+    p.onSleep = '[ "$n" -ge 2 ] && rm -f /.sim/controller-down';
     const late = p.boot();
     assert.deepEqual(late.errors, []);
     assert.ok(late.calls.some((c) => c[0] === 'nc'), 'the controller is probed');

@@ -309,7 +309,7 @@ worker)
 	mkdir -p /var/lib/k0s
 	if [ ! -f /var/lib/k0s/kubelet.conf ]; then
 		[ -n "$tf" ] && [ -s "$tf" ] || { echo "failed to read token file $tf" >&2; exit 1; }
-		[ -e /.sim/controller-up ] || { echo "failed to bootstrap kubelet client configuration: controller unreachable" >&2; exit 1; }
+		[ ! -e /.sim/controller-down ] || { echo "failed to bootstrap kubelet client configuration: controller unreachable" >&2; exit 1; }
 		sum=$(md5sum < "$tf" | cut -c1-32)
 		if [ -f /.sim/accepted-tokens ] && ! grep -qx "$sum" /.sim/accepted-tokens; then echo "failed to bootstrap kubelet client configuration: Unauthorized" >&2; exit 1; fi
 		echo "bootstrapped with token $sum" > /var/lib/k0s/kubelet.conf
