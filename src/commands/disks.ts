@@ -1,4 +1,5 @@
 import { ExitCode } from '../core/errors.js';
+import { printJson } from '../core/json-output.js';
 import { LocalTarget } from '../targets/local-target.js';
 import { dfMounts } from '../steps/disk/card-target.js';
 import { listBlockDevices } from '../steps/disk/lsblk.js';
@@ -10,7 +11,7 @@ export async function disksCommand(flags: { json?: boolean; loop?: boolean }): P
   const target = new LocalTarget();
   const disks = candidateDisks(await listBlockDevices(target), { allowLoop: flags.loop, extraMounts: await dfMounts() });
   if (flags.json) {
-    process.stdout.write(JSON.stringify(disks, null, 2) + '\n');
+    printJson('disks', true, { disks });
     return ExitCode.ok;
   }
   if (!disks.length) {

@@ -98,7 +98,8 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
       exitOnError: true,
       renderer: opts.renderer ?? 'silent',
       fallbackRenderer: 'simple',
-      rendererOptions: opts.renderer === 'simple' ? { logger: new EndsOnlyLogger({ useIcons: true }) } : { collapseSubtasks: false },
+      // A failed task shows its title only: the error itself is printed once, as the run's last line.
+      rendererOptions: opts.renderer === 'simple' ? { logger: new EndsOnlyLogger({ useIcons: true }) } : { collapseSubtasks: false, showErrorMessage: false },
       collectErrors: false,
     } as never,
   );
@@ -121,10 +122,14 @@ function redacted(err: unknown): PiPrepError {
   return new PiPrepError(redact(oneLine(err)), exitCodeFor(err));
 }
 
-/** Plain-lines output (pipes, CI): one line per task when it ends, not another when it starts. */
+/**
+ * Plain-lines output (pipes, CI): one line per task when it ends, not another when it starts; a
+ * failed task's line says FAILED without the error, which the command prints once at the end.
+ */
 class EndsOnlyLogger extends ListrLogger {
   override log(level: string, message: string | unknown[], options?: Parameters<ListrLogger['log']>[2]): void {
     if (level === ListrLogLevels.STARTED) return;
+    if (level === ListrLogLevels.FAILED && options?.suffix) options = { ...options, suffix: { field: ListrLogLevels.FAILED } };
     super.log(level, message, options);
   }
 }

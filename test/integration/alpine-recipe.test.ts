@@ -10,6 +10,7 @@ import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, sampleWorkerToken } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 import { alpineRoot, killableK0sRelease, labelAt, makeCard, simulateBoot, STOCK_CMDLINE, workDir, type Card } from '../helpers/alpine-root.js';
+import { jsonData } from '../helpers/json-contract.js';
 
 const MEDIA = '/media/mmcblk0p1';
 const FLAGS = 'cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1';
@@ -142,7 +143,7 @@ describe('pi-prep alpine --root (diskless Alpine in an arm64 chroot, card on a l
     assert.match(dry.stdout, /Boot the Pi with this card/);
     assert.ok(!dry.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
 
-    const plan = async (r: CliResult) => (JSON.parse(r.stdout) as { tasks: { id: string; actions: { kind: string; argv?: string[] }[] }[] }).tasks
+    const plan = async (r: CliResult) => jsonData<{ tasks: { id: string; actions: { kind: string; argv?: string[] }[] }[] }>(r.stdout, 'alpine').tasks
       .map((t) => ({ id: t.id, runs: t.actions.filter((a) => a.kind === 'run').map((a) => a.argv) }));
     const dryPlan = await plan(await run(root, ['--dry-run', '--json']));
     const real = await plan(await run(root, ['--json']));

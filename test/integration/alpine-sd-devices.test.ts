@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { alpineTarball, bootFile, bootFiles, e2fsck, fsckVfat, partitions, sha256, sh, tarballFiles } from '../helpers/card-inspect.js';
+import { jsonData } from '../helpers/json-contract.js';
 
 const M = 1024 * 1024;
 
@@ -112,7 +113,7 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
   it('pi-prep disks lists this machine\'s disks with a verdict and reason', async () => {
     const r = await runCli(['disks', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const list = JSON.parse(r.stdout) as { device: string; verdict: string; reason: string }[];
+    const { disks: list } = jsonData<{ disks: { device: string; verdict: string; reason: string }[] }>(r.stdout, 'disks');
     for (const d of realDisks()) {
       const v = list.find((x) => x.device === d);
       assert.ok(v, `${d} missing`);
