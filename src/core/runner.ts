@@ -129,7 +129,8 @@ function redacted(err: unknown): PiPrepError {
 class EndsOnlyLogger extends ListrLogger {
   override log(level: string, message: string | unknown[], options?: Parameters<ListrLogger['log']>[2]): void {
     if (level === ListrLogLevels.STARTED) return;
-    if (level === ListrLogLevels.FAILED && options?.suffix) options = { ...options, suffix: { field: ListrLogLevels.FAILED } };
+    const suffix = options?.suffix;
+    if (level === ListrLogLevels.FAILED && suffix && typeof suffix === 'object' && !Array.isArray(suffix)) options = { ...options, suffix: { ...suffix, field: ListrLogLevels.FAILED } };
     super.log(level, message, options);
   }
 }
