@@ -6,7 +6,8 @@ import AjvModule from 'ajv';
 /** The schema the package ships (schema/pi-prep.schema.json), compiled once. */
 export const SCHEMA_FILE = fileURLToPath(new URL('../../../schema/pi-prep.schema.json', import.meta.url));
 const Ajv = AjvModule.default;
-const validate = new Ajv({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as object);
+// strictRequired off: the schema's if/then branches require properties declared one level up.
+const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile(JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as object);
 
 export interface EnvelopeDoc {
   kind: string;
