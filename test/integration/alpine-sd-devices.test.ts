@@ -121,4 +121,22 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
       assert.ok(v!.reason.length > 0);
     }
   });
+
+  it('a card mounted at a path with a space has that one mount point (the unmount step gets it whole)', async () => {
+    const img = join(work, 'spaced.img');
+    sh('truncate', ['-s', '32M', img]);
+    sh('mkfs.ext4', ['-q', '-F', img]);
+    const dev = attach(img);
+    const at = join(work, 'media', 'My Card');
+    mkdirSync(at, { recursive: true });
+    sh('mount', [dev, at]);
+    try {
+      const r = await runCli(['disks', '--json', '--loop']);
+      assert.equal(r.code, 0, r.stderr);
+      const { disks } = jsonData<{ disks: { device: string; mounts: { device: string; mountpoint: string }[] }[] }>(r.stdout, 'disks');
+      assert.deepEqual(disks.find((d) => d.device === dev)?.mounts, [{ device: dev, mountpoint: at }]);
+    } finally {
+      sh('umount', [at]);
+    }
+  });
 });
