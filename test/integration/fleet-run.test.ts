@@ -151,5 +151,8 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
     const res = await runCli(['check', '--host', 'a', '--host', 'b', '--parallel', '0']);
     assert.equal(res.code, 2);
     assert.match(res.stderr, /--parallel 0 is not a whole number/);
+    const json = await runCli(['check', '--host', 'a', '--host', 'b', '--parallel', '0', '--json']);
+    assert.equal(json.code, 2);
+    assert.match(parseEnvelope(json.stdout, 'fleet').error!.message, /--parallel 0 is not a whole number/);
   });
 });

@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { REPO, alpineTarball } from '../helpers/card-inspect.js';
+import { runCli } from '../helpers/cli.js';
 import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { piRoot } from '../helpers/rpi-fixture.js';
 import { removeRoot } from '../helpers/fixture-root.js';
@@ -51,10 +52,8 @@ describe('the npm package, packed, installed with npm install -g, run from elsew
     rmSync(work, { recursive: true, force: true });
   });
 
-  const run = (args: string[]) => {
-    const r = spawnSync(bin, args, { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') } });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  // Asynchronous: the k0s release server answers from this process.
+  const run = (args: string[]) => runCli(args, { bin, cwd: elsewhere, env: { XDG_CACHE_HOME: join(work, 'cache') } });
 
   it('packs the built program, the docs, the schema, the kernel configs and the licence (prepare builds dist/)', () => {
     const listing = execFileSync('tar', ['tzf', tgz]).toString().split('\n');
@@ -66,28 +65,29 @@ describe('the npm package, packed, installed with npm install -g, run from elsew
     assert.match(readFileSync(join(work, 'prefix/lib/node_modules/pi-prep/LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
   });
 
-  it('--version and --help work, and the help names docs that exist in the installed copy', () => {
-    const v = run(['--version']);
+  it('--version and --help work, and the help names docs that exist in the installed copy', async () => {
+    const v = await run(['--version']);
     assert.equal(v.code, 0, v.stderr);
     assert.equal(v.stdout.trim(), pkg.version);
-    const help = run(['--help']);
+    const help = await run(['--help']);
     assert.equal(help.code, 0);
     const docs = help.stdout.match(/Docs: (\S+)/)?.[1];
     assert.ok(docs && existsSync(join(docs, 'rpios.md')), `docs directory named in --help: ${help.stdout}`);
   });
 
-  it('rpios --root --dry-run finds the kernel configs the package ships', () => {
+  it('rpios --root --dry-run finds the kernel configs the package ships', async () => {
     const root = piRoot({ board: 'pi4' });
     roots.push(root);
-    const r = run(['rpios', '--root', root, '--dry-run', '--join', `@${ws.tokenFile}`, '--k0s-mirror', ws.server.url, '--k0s-version', TAG, '--kernel-repo', '/nonexistent/linux']);
+    const r = await run(['rpios', '--root', root, '--dry-run', '--join', `@${ws.tokenFile}`, '--k0s-mirror', ws.server.url, '--k0s-version', TAG, '--kernel-repo', '/nonexistent/linux']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /has all \d+ options of kernel-configs\/ .*: no rebuild needed/);
+    assert.match(r.stdout, /install k0s v1\.34\.1\+k0s\.0 \(arm64\)/);
     assert.match(r.stdout, /Nothing was changed\./);
   });
 
-  it('alpine-sd onto an image path --dry-run plans the card and writes nothing', () => {
+  it('alpine-sd onto an image path --dry-run plans the card and writes nothing', async () => {
     const img = join(elsewhere, 'pi.img');
-    const r = run(['alpine-sd', img, '--dry-run', '--size', '1G', '--tarball', alpineTarball()]);
+    const r = await run(['alpine-sd', img, '--dry-run', '--size', '1G', '--tarball', alpineTarball()]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /# pi-prep alpine-sd \(dry run\)/);
     assert.ok(!existsSync(img), 'a dry run creates no image');
