@@ -12,7 +12,7 @@ const ONLINE = 'https://github.com/pi-prep/pi-prep/tree/main/docs';
 
 /** The end of a command's --help: real examples, then where its page is. */
 function examples(cmd: Command, page: string, lines: string[]): Command {
-  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n\nDocs: ${DOCS}${page} (online: ${ONLINE}/${page})\n`);
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n\nDocs: ${DOCS}${page} (online: ${ONLINE}/${page})`);
 }
 
 /** Shared flags, added to every command that acts on a machine. */
@@ -88,7 +88,7 @@ export function buildProgram(): Command {
     .configureOutput({
       outputError: (str, write) => write(`pi-prep: ${str.replace(/^error: /, '').trim()} (see pi-prep --help)\n`),
     })
-    .addHelpText('after', `\nStart with: pi-prep check (is this machine fit for k0s?), pi-prep token (a join token from the controller),\nthen pi-prep alpine-sd, rpios or linux --join @join.token. Every command has --help with examples.\n\nDocs: ${DOCS} (online: ${ONLINE})\n`)
+    .addHelpText('after', `\nStart with: pi-prep check (is this machine fit for k0s?), pi-prep token (a join token from the controller),\nthen pi-prep alpine-sd, rpios or linux --join @join.token. Every command has --help with examples.\n\nDocs: ${DOCS} (online: ${ONLINE})`)
     .hook('preAction', (_program, command) => {
       acting = command;
     });
