@@ -75,6 +75,15 @@ describe('the npm package, packed, installed with npm install -g, run from elsew
     assert.ok(docs && existsSync(join(docs, 'rpios.md')), `docs directory named in --help: ${help.stdout}`);
   });
 
+  it('npx runs the packed command, and npm install -g of a built clone links a working one', async () => {
+    const npx = execFileSync('npx', ['--yes', '--package', tgz, ...NPM_FLAGS, 'pi-prep', '--version'], { cwd: elsewhere }).toString();
+    assert.equal(npx.trim(), pkg.version);
+    const linked = join(work, 'linked');
+    execFileSync('npm', ['install', '--global', '--prefix', linked, ...NPM_FLAGS, join(work, 'src')], { cwd: elsewhere, stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = await runCli(['--version'], { bin: join(linked, 'bin', 'pi-prep'), cwd: elsewhere });
+    assert.equal(r.stdout.trim(), pkg.version, r.stderr);
+  });
+
   it('rpios --root --dry-run finds the kernel configs the package ships', async () => {
     const root = piRoot({ board: 'pi4' });
     roots.push(root);
