@@ -131,6 +131,11 @@ class EndsOnlyLogger extends ListrLogger {
     if (level === ListrLogLevels.STARTED) return;
     const suffix = options?.suffix;
     if (level === ListrLogLevels.FAILED && suffix && typeof suffix === 'object' && !Array.isArray(suffix)) options = { ...options, suffix: { ...suffix, field: ListrLogLevels.FAILED } };
+    // A skip message repeats the title (the TTY renderer shows it instead of the title): once here.
+    const skipped = `${ListrLogLevels.SKIPPED}: ${typeof message === 'string' ? message : ''} `;
+    if (level === ListrLogLevels.SKIPPED && suffix && typeof suffix === 'object' && !Array.isArray(suffix) && typeof suffix.field === 'string' && suffix.field.startsWith(skipped)) {
+      options = { ...options, suffix: { ...suffix, field: `${ListrLogLevels.SKIPPED} ${suffix.field.slice(skipped.length)}` } };
+    }
     super.log(level, message, options);
   }
 }

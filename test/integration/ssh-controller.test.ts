@@ -130,6 +130,9 @@ describe('controller helpers over SSH: pi-prep token and pi-prep kubeconfig', ()
     const bad = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--expiry', 'tomorrow', '--json']);
     assert.equal(bad.code, 2);
     assert.deepEqual(parseEnvelope(bad.stdout, 'token').error, { message: '--expiry tomorrow is not a duration: use e.g. --expiry 1h or --expiry 24h', exitCode: 2 });
+    const both = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--print', '--json']);
+    assert.equal(both.code, 2);
+    assert.match(parseEnvelope(both.stdout, 'token').error!.message, /--print and --json: give one/);
 
     const kube = await runCli(['kubeconfig', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--json']);
     assert.equal(kube.code, 0, kube.stderr);
