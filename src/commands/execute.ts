@@ -1,6 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { ExitCode } from '../core/errors.js';
-import { renderJson, renderMarkdown, summaryLine } from '../core/plan.js';
+import { printJson, type JsonKind } from '../core/json-output.js';
+import { renderMarkdown, summaryLine } from '../core/plan.js';
 import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
 import type { Recipe } from '../core/task.js';
 import type { Target } from '../targets/target.js';
@@ -14,17 +15,19 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
   try {
     const report = await runRecipe(recipe, target, {
       dryRun,
-      renderer: defaultRenderer(dryRun || Boolean(flags.json)),
+      renderer: defaultRenderer(dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
       log,
     });
-    if (flags.json) process.stdout.write(renderJson(report));
+    // The command's name ("rpios --rollback-kernel" is an rpios run).
+    if (flags.json) printJson(recipe.name.split(' ')[0] as JsonKind, report.ok, report);
+    else if (flags.quiet) return report.ok ? ExitCode.ok : ExitCode.failed;
     else if (dryRun || flags.verbose) process.stdout.write(renderMarkdown(report));
     else process.stdout.write(summaryLine(report) + '\n');
     return report.ok ? ExitCode.ok : ExitCode.failed;
   } catch (err) {
     if (err instanceof RecipeFailed) {
-      if (flags.json) process.stdout.write(renderJson(err.report));
-      else if (flags.verbose) process.stdout.write(renderMarkdown(err.report));
+      // Under --json the error's envelope carries the report (src/cli/report-error.ts).
+      if (flags.verbose && !flags.json) process.stdout.write(renderMarkdown(err.report));
       if (flags.logFile) err.message += ` (full log: ${flags.logFile})`;
     }
     throw err;

@@ -6,7 +6,7 @@ import { joinOptionsFrom, targetFrom, type CommonFlags, type JoinFlags } from '.
 export async function linuxCommand(flags: CommonFlags & JoinFlags): Promise<number> {
   const join = (await joinOptionsFrom(flags, true, 'linux'))!;
   const target = await targetFrom(flags);
-  if (!flags.json) process.stderr.write(`pi-prep: joining ${join.token.server} as a worker (${target.label})\n`);
+  if (!flags.json && !flags.quiet) process.stderr.write(`pi-prep: joining ${join.token.server} as a worker (${target.label})\n`);
   const k0s = await resolveArtifact(join, target, flags.dryRun);
   return executeRecipe(linuxRecipe(target, join, k0s), target, flags);
 }

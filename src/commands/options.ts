@@ -9,6 +9,8 @@ import type { Target } from '../targets/target.js';
 export interface CommonFlags {
   dryRun?: boolean;
   json?: boolean;
+  /** Nothing on stdout but --json's envelope; errors still go to stderr. */
+  quiet?: boolean;
   yes?: boolean;
   verbose?: boolean;
   logFile?: string;

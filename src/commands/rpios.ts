@@ -27,7 +27,7 @@ export async function rpiosCommand(flags: RpiosFlags): Promise<number> {
   }
   const join = await joinOptionsFrom(flags, false, 'rpios');
   const target = await targetFrom(flags);
-  if (join && !flags.json) process.stderr.write(`pi-prep: preparing a Raspberry Pi OS worker for ${join.token.server} (${target.label})\n`);
+  if (join && !flags.json && !flags.quiet) process.stderr.write(`pi-prep: preparing a Raspberry Pi OS worker for ${join.token.server} (${target.label})\n`);
   const k0s = join ? await resolveArtifact(join, target, flags.dryRun) : undefined;
   return executeRecipe(rpiosRecipe(target, { kernel, reboot: Boolean(flags.reboot), join: join && k0s ? { opts: join, k0s } : undefined }), target, flags);
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../core/errors.js';
+import { printJson, type Envelope } from '../core/json-output.js';
 import { addSecret, redact } from '../core/redact.js';
 import { hostFromFlag, readInventory, type FleetHost } from './inventory.js';
 import { runHost, type HostResult } from './run-host.js';
@@ -53,7 +54,7 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
   );
 
   if (json) {
-    process.stdout.write(redact(JSON.stringify({ ok: results.every((r) => r.exitCode === 0), hosts: results.map(jsonEntry) }, null, 2)) + '\n');
+    printJson('fleet', results.every((r) => r.exitCode === 0), { command: command.name(), hosts: results.map(jsonEntry) });
   } else {
     process.stdout.write(redact(renderSummary(results)));
   }
@@ -158,11 +159,20 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) =>
 }
 
 function jsonEntry(r: HostResult): Record<string, unknown> {
-  let report: unknown;
+  let result: Envelope | undefined;
   try {
-    report = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    result = r.stdout.trim() ? (JSON.parse(r.stdout) as Envelope) : undefined;
   } catch {
-    report = undefined;
+    result = undefined;
   }
-  return { host: r.name, address: r.address, exitCode: r.exitCode, seconds: r.seconds, ...(r.error ? { error: r.error } : {}), ...(report ? { report } : {}) };
+  const error = r.exitCode === 0 ? undefined : (result && failureOf(result)) ?? r.error;
+  return { host: r.name, address: r.address, exitCode: r.exitCode, seconds: r.seconds, ...(error ? { error } : {}), ...(result ? { result } : {}) };
+}
+
+/** Why a host's run failed, from its own envelope: its error, or the first task that failed or is blocked. */
+function failureOf(result: Envelope): string | undefined {
+  if ('error' in result) return result.error.message;
+  const tasks = (result.data as { tasks?: { title: string; status: string; why: string; error?: string }[] } | undefined)?.tasks ?? [];
+  const bad = tasks.find((t) => t.status === 'failed' || t.status === 'blocked');
+  return bad ? `${bad.title}: ${bad.error ?? bad.why}` : undefined;
 }

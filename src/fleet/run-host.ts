@@ -57,8 +57,9 @@ export function runHost(h: FleetHost, argv: string[], opts: { input?: string; js
         exitCode,
         seconds: (Date.now() - started) / 1000,
         stdout,
-        // A failure's reason is its last line: the error on stderr, or a plan's verdict on stdout.
-        ...(exitCode !== 0 ? { error: error ?? (lastWasErr || !lastOut ? lastErr : lastOut).replace(/^pi-prep: /, '') } : {}),
+        // A failure's reason is its last line: the error on stderr, or a plan's verdict on stdout
+        // (never with --json: stdout is the envelope, whose last line is a brace).
+        ...(exitCode !== 0 ? { error: error ?? (lastWasErr || !lastOut || opts.json ? lastErr : lastOut).replace(/^pi-prep: /, '') } : {}),
         ...(lastOut ? { last: lastOut } : {}),
       });
     child.on('error', (err) => done(1, `cannot start pi-prep: ${err.message}`));

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls } from '../helpers/fixture-root.js';
 import { runCli } from '../helpers/cli.js';
+import { parseEnvelope } from '../helpers/json-contract.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, makeClientKey, type ClientKey } from '../helpers/sshd.js';
@@ -124,9 +125,13 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
     assert.deepEqual(pis.map((p) => treeHash(p.root)), hashes, 'nothing changed anywhere');
 
     const json = await runCli(['linux', '--dry-run', '--json', ...hosts, ...sshArgs(), ...joinArgs()], { env: env() });
-    const doc = JSON.parse(json.stdout) as { ok: boolean; hosts: { host: string; exitCode: number; report?: { ok: boolean } }[] };
+    assert.equal(json.code, 1);
+    const doc = parseEnvelope(json.stdout, 'fleet') as { ok: boolean; data: { command: string; hosts: { host: string; exitCode: number; error?: string; result?: { kind: string; ok: boolean } }[] } };
     assert.equal(doc.ok, false);
-    assert.deepEqual(doc.hosts.map((h) => [h.exitCode, h.report?.ok]), [[0, true], [0, true], [1, false]]);
+    assert.equal(doc.data.command, 'linux');
+    assert.deepEqual(doc.data.hosts.map((h) => [h.exitCode, h.result?.kind, h.result?.ok]), [[0, 'linux', true], [0, 'linux', true], [1, 'linux', false]]);
+    // The failing host's reason is its blocked requirement, not the last line of its JSON ("}").
+    assert.match(doc.data.hosts[2]!.error ?? '', /CONFIG_NETFILTER_XT_MATCH_COMMENT/);
   });
 
   it('a bad inventory or --parallel is a usage error before any host is touched', async () => {
@@ -146,5 +151,8 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
     const res = await runCli(['check', '--host', 'a', '--host', 'b', '--parallel', '0']);
     assert.equal(res.code, 2);
     assert.match(res.stderr, /--parallel 0 is not a whole number/);
+    const json = await runCli(['check', '--host', 'a', '--host', 'b', '--parallel', '0', '--json']);
+    assert.equal(json.code, 2);
+    assert.match(parseEnvelope(json.stdout, 'fleet').error!.message, /--parallel 0 is not a whole number/);
   });
 });
