@@ -21,7 +21,8 @@ function onTarget(cmd: Command): Command {
   return cmd
     .option('--root <dir>', 'act on a root filesystem in DIR (files under DIR, commands chrooted)')
     .option('--host <[user@]host[:port]>', 'act on this machine over SSH; repeat for several at once (docs/remote.md)', repeat)
-    .option('--inventory <file>', 'act on every host in this YAML file, in parallel (docs/fleet.md)')
+    .option('--inventory <file>', 'act on every host of this inventory: pi-prep YAML, k0sctl.yaml or Ansible (docs/fleet.md)')
+    .option('--group <name>', 'only the hosts of this Ansible group (like ansible --limit); repeatable, or a,b', repeat)
     .option('--parallel <n>', 'how many hosts of a fleet at a time', '4')
     .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat);
 }

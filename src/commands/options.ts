@@ -17,6 +17,7 @@ export interface CommonFlags {
   host?: string | string[];
   sshOption?: string[];
   inventory?: string;
+  group?: string[];
   parallel?: string;
 }
 
@@ -32,6 +33,7 @@ export interface JoinFlags {
 /** The target named by the flags: --host over SSH, --root DIR, or this machine. */
 export async function targetFrom(flags: CommonFlags): Promise<Target> {
   const hosts = [flags.host ?? []].flat();
+  if (flags.group?.length && !flags.inventory) throw new UsageError('--group picks hosts of an Ansible inventory: add --inventory FILE, or drop --group');
   if (hosts.length > 0 || flags.inventory) {
     // Over SSH the local user needs no root: the remote side uses root or sudo -n.
     if (hosts.length !== 1 || flags.inventory) throw new UsageError('several hosts are a fleet: pi-prep runs them from the command line (give --host once here)');
