@@ -78,6 +78,7 @@ export function buildProgram(): Command {
 
   common(joinFlags(onTarget(program.command('linux'))))
     .description("make any systemd/OpenRC Linux that is already fit for k0s a worker (the seed's Ubuntu worker)")
+    .option('--prepare-only', 'check and prepare the OS only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
     .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
 
   // rpios (issue 3): Raspberry Pi OS 64-bit worker.
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
     .option('--reboot', 'reboot when needed instead of stopping')
     .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
     .option('--build-local', 'with --host: cross-compile the kernel on this machine and install it over SSH')
+    .option('--prepare-only', 'kernel and cgroups only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
     .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
 
   // pi-prep alpine: the seed's Alpine steps on a running (diskless) Alpine Pi

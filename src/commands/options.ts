@@ -28,6 +28,8 @@ export interface JoinFlags {
   k0sBinary?: string;
   checkServer?: boolean;
   waitTimeout?: string;
+  /** Prepare the OS, leave k0s to another tool (k0sctl apply). */
+  prepareOnly?: boolean;
 }
 
 /** The target named by the flags: --host over SSH, --root DIR, or this machine. */
@@ -56,6 +58,10 @@ export async function targetFrom(flags: CommonFlags): Promise<Target> {
 
 /** Decode and validate --join and the k0s source flags; nothing is changed if they are bad. */
 export async function joinOptionsFrom(flags: JoinFlags, required: boolean, command: string): Promise<JoinOptions | undefined> {
+  if (flags.prepareOnly) {
+    if (flags.join) throw new UsageError('--prepare-only leaves k0s and the join to k0sctl: drop --join, or drop --prepare-only');
+    return undefined;
+  }
   if (!flags.join) {
     if (required) throw new UsageError(`pi-prep ${command} needs --join @FILE (or TOKEN, or - for stdin): create a token on the controller with \`k0s token create --role worker\``);
     return undefined;

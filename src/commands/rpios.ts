@@ -29,7 +29,7 @@ export async function rpiosCommand(flags: RpiosFlags): Promise<number> {
   const target = await targetFrom(flags);
   if (join && !flags.json) process.stderr.write(`pi-prep: preparing a Raspberry Pi OS worker for ${join.token.server} (${target.label})\n`);
   const k0s = join ? await resolveArtifact(join, target, flags.dryRun) : undefined;
-  return executeRecipe(rpiosRecipe(target, { kernel, reboot: Boolean(flags.reboot), join: join && k0s ? { opts: join, k0s } : undefined }), target, flags);
+  return executeRecipe(rpiosRecipe(target, { kernel, reboot: Boolean(flags.reboot), join: join && k0s ? { opts: join, k0s } : undefined, prepareOnly: flags.prepareOnly }), target, flags);
 }
 
 function kernelOptions(flags: RpiosFlags): KernelOptions {

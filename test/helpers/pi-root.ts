@@ -2,11 +2,14 @@ import { buildRoot, osRelease } from './fixture-root.js';
 import { kernelConfig } from './k0s-release.js';
 import { chrootable } from './sshd.js';
 
-/** A Pi 4 root (Debian 12, arm64) for an sshd chroot; `broken` lacks a kernel option k0s requires. */
-export function piRoot(broken: boolean, files: Record<string, string> = {}): string {
+/**
+ * A Pi 4 root (Debian 12) for an sshd chroot; `broken` lacks a kernel option k0s requires. arm64
+ * runs its busybox under qemu like a Pi; amd64 runs natively (SSH and pi-prep costs alone).
+ */
+export function piRoot(broken: boolean, files: Record<string, string> = {}, arch: 'arm64' | 'amd64' = 'arm64'): string {
   return chrootable(() =>
     buildRoot({
-      arch: 'arm64',
+      arch,
       init: 'systemd',
       files: {
         '/etc/os-release': osRelease('debian', '12', 'Debian GNU/Linux 12 (bookworm)'),

@@ -1,0 +1,98 @@
+// Fleet scale, in one run against one real sshd on 127.0.0.1 (needs root and the test host setup):
+// `pi-prep check` on one host, then on 50 hosts (an Ansible INI range, all the same sshd) at
+// --parallel 10; interleaved rounds, median wall time and the peak memory of the whole run (the sum
+// of RSS over pi-prep's process tree: the parent, every per-host child and their ssh clients).
+// Usage: npx tsc -p . && nice node dist/scripts/bench-fleet.js [ROUNDS] [HOSTS] [PARALLEL] [arm64|amd64]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { removeRoot } from '../test/helpers/fixture-root.js';
+import { piRoot } from '../test/helpers/pi-root.js';
+import { TestSshd, makeClientKey } from '../test/helpers/sshd.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const rounds = Number(process.argv[2] ?? 3);
+const count = Number(process.argv[3] ?? 50);
+const parallel = Number(process.argv[4] ?? 10);
+const arch = (process.argv[5] ?? 'amd64') as 'arm64' | 'amd64';
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const root = piRoot(false, { '/boot/firmware/cmdline.txt': 'console=tty1 root=/dev/mmcblk0p2 rootwait cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n' }, arch);
+const key = makeClientKey();
+const sshd = await new TestSshd(key, ['LogLevel ERROR', 'MaxSessions 100', 'Match User root', `  ChrootDirectory ${root}`]).start();
+const work = mkdtempSync(join(tmpdir(), 'pi-prep-bench-fleet-'));
+const width = String(count).length;
+const inventory = join(work, 'hosts.ini');
+writeFileSync(inventory, `[pis]\npi[${'1'.padStart(width, '0')}:${count}] ansible_host=127.0.0.1 ansible_port=${sshd.port} ansible_user=root\n`);
+const cleanup = async () => {
+  await sshd.stop();
+  removeRoot(root);
+  rmSync(work, { recursive: true, force: true });
+  rmSync(key.dir, { recursive: true, force: true });
+};
+
+/** Resident memory (bytes) of pid and all its descendants, from /proc. */
+function treeRss(pid: number): number {
+  const children = new Map<number, number[]>();
+  let rss = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(fields[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+      rss.set(Number(d), Number(fields[21]) * 4096);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const walk = (p: number) => {
+    total += rss.get(p) ?? 0;
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  rss = new Map();
+  return total;
+}
+
+async function measure(args: string[]): Promise<{ ms: number; peak: number; out: string }> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, treeRss(child.pid!))), 25);
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+  clearInterval(sampler);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (code !== 0) throw new Error(`pi-prep ${args.join(' ')} exited ${code}:\n${out.slice(-2000)}`);
+  return { ms, peak, out };
+}
+
+try {
+  const one = ['check', '--host', sshd.host('root'), ...sshd.cliArgs()];
+  const fleet = ['check', '--inventory', inventory, '--parallel', String(parallel), ...sshd.cliArgs()];
+  const t: Record<'one' | 'fleet', { ms: number[]; peak: number[] }> = { one: { ms: [], peak: [] }, fleet: { ms: [], peak: [] } };
+  await measure(one); // warm the page cache and the chroot's busybox
+  for (let i = 0; i < rounds; i++) {
+    for (const [k, args] of [['one', one], ['fleet', fleet]] as const) {
+      const r = await measure(args);
+      if (k === 'fleet' && !r.out.includes(`All ${count} hosts succeeded.`)) throw new Error(`the fleet run did not finish every host:\n${r.out.slice(-2000)}`);
+      t[k].ms.push(r.ms);
+      t[k].peak.push(r.peak);
+    }
+  }
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  console.log(`pi-prep check over SSH, ${arch} Pi root behind one sshd; ${rounds} rounds, median wall time, peak RSS of the process tree`);
+  console.log(`  one host                          ${(median(t.one.ms) / 1000).toFixed(2).padStart(6)} s   peak ${mib(Math.max(...t.one.peak))}`);
+  console.log(`  ${count} hosts, --parallel ${parallel}`.padEnd(36) + `${(median(t.fleet.ms) / 1000).toFixed(2).padStart(6)} s   peak ${mib(Math.max(...t.fleet.peak))}`);
+  console.log(`  ratio                             ${(median(t.fleet.ms) / median(t.one.ms)).toFixed(2).padStart(6)}x  (goal <= 6x)`);
+  console.log(`  per host in the fleet             ${(median(t.fleet.ms) / count / 1000).toFixed(3).padStart(6)} s`);
+} finally {
+  await cleanup();
+}
