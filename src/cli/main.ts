@@ -148,6 +148,17 @@ export function buildProgram(): Command {
     .option('--address <addr>', 'the address the API is reachable at (default: the host ssh connects to)')
     .action((opts) => dispatch('../commands/kubeconfig.js', 'kubeconfigCommand', opts));
 
+  // verify (issue 12): the seed's closing check, against the cluster's API.
+  program.command('verify')
+    .description("check the cluster end to end: nodes Ready, a multi-arch whoami pod on each worker, each reached by IP from a test pod (docs/verify.md)")
+    .requiredOption('--kubeconfig <file>', 'admin kubeconfig of the cluster (pi-prep kubeconfig -o FILE)')
+    .option('--image <image>', 'the multi-arch image of the DaemonSet (it must answer HTTP on port 80 with a `Hostname:` line)', 'traefik/whoami:v1.10')
+    .option('--probe-image <image>', 'the image of the test pod (needs sh and wget)', 'busybox:1.36')
+    .option('--timeout <seconds>', 'how long to wait for the pods and the test pod', '180')
+    .addOption(new Option('--poll <seconds>', 'seconds between API polls').default('2').hideHelp())
+    .option('--json', 'machine-readable output')
+    .action((opts) => dispatch('../commands/verify.js', 'verifyCommand', opts));
+
   return program;
 }
 
