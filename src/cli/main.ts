@@ -43,6 +43,13 @@ function joinFlags(cmd: Command): Command {
     .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for k0s to run').default('120'));
 }
 
+/** After a join, wait for the node to be Ready in the cluster (issue 12). */
+function readyFlags(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <file>', 'after the join, wait until this node is Ready in the cluster (admin kubeconfig: pi-prep kubeconfig -o FILE)')
+    .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for the node to be Ready').default('300'));
+}
+
 /** The command being run and the raw arguments: a fleet re-runs the command once per host. */
 let acting: Command | undefined;
 let rawArgs: string[] = [];
@@ -76,13 +83,13 @@ export function buildProgram(): Command {
     .description('report whether this machine (or --root DIR) can run a k0s worker; changes nothing')
     .action((opts) => dispatch('../commands/check.js', 'checkCommand', opts));
 
-  common(joinFlags(onTarget(program.command('linux'))))
+  common(readyFlags(joinFlags(onTarget(program.command('linux')))))
     .description("make any systemd/OpenRC Linux that is already fit for k0s a worker (the seed's Ubuntu worker)")
     .option('--prepare-only', 'check and prepare the OS only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
     .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
 
   // rpios (issue 3): Raspberry Pi OS 64-bit worker.
-  common(joinFlags(onTarget(program.command('rpios'))))
+  common(readyFlags(joinFlags(onTarget(program.command('rpios')))))
     .description('make a Raspberry Pi OS 64-bit Pi a worker: kernel check/rebuild, cgroup flags, reboot, join')
     .addOption(new Option('--kernel <mode>', 'auto: rebuild only when the running kernel lacks an option of kernel-configs/').choices(['auto', 'rebuild', 'skip']).default('auto'))
     .option('--kernel-repo <url>', 'kernel git repository (URL, mirror or local path)', 'https://github.com/raspberrypi/linux')

@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
 import { readJoinArg } from '../steps/k0s/token.js';
 import type { Target } from '../targets/target.js';
+import type { Task } from '../core/task.js';
 
 /** Flags every acting command shares (src/cli/main.ts `common`). */
 export interface CommonFlags {
@@ -98,4 +99,22 @@ export function mirrorArg(url: string, flag: string): string {
   }
   if (!u || !/^https?:$/.test(u.protocol) || !u.hostname || /\s/.test(url)) throw new UsageError(`${flag} ${url} is not an http(s) URL: use e.g. ${flag} https://mirror.example/path`);
   return url.replace(/\/+$/, '');
+}
+
+/** --kubeconfig / --ready-timeout: wait for the node to be Ready after the join. */
+export interface ReadyFlags {
+  kubeconfig?: string;
+  readyTimeout?: string;
+}
+
+/** The node-Ready task when --kubeconfig is given; its kubeconfig is read now, before anything runs. */
+export async function readyTasks(flags: ReadyFlags, joining: boolean, target: Target): Promise<Task[]> {
+  if (!flags.kubeconfig) return [];
+  if (!joining) throw new UsageError('--kubeconfig waits for the node after a join: add --join, or drop --kubeconfig');
+  if (!target.liveServices) throw new UsageError(`--kubeconfig waits for a running node, and ${target.label} only runs k0s once it boots: drop --kubeconfig`);
+  const seconds = Number(flags.readyTimeout ?? 300);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--ready-timeout ${flags.readyTimeout} is not a number of seconds: use e.g. --ready-timeout 600`);
+  const { kubeFrom } = await import('../kube/client.js');
+  const { nodeReadyTask } = await import('../steps/k0s/node-ready.js');
+  return [nodeReadyTask({ kube: await kubeFrom(flags.kubeconfig), seconds, pollSeconds: Math.min(2, seconds / 4) })];
 }

@@ -111,6 +111,10 @@ export class FakeKubeApi {
     const selector = new URLSearchParams(query).get('labelSelector') ?? '';
     let m: RegExpExecArray | null;
     if (method === 'GET' && path === '/api/v1/nodes') return [200, list('NodeList', 'v1', this.nodes.map(node))];
+    if (method === 'GET' && (m = /^\/api\/v1\/nodes\/([^/]+)$/.exec(path!))) {
+      const n = this.nodes.find((x) => x.name === m![1]);
+      return n ? [200, node(n)] : [404, status(404, `nodes "${m[1]}" not found`)];
+    }
     if (method === 'POST' && path === '/api/v1/namespaces') {
       const ns = JSON.parse(body) as { metadata: { name: string } };
       this.namespaces.add(ns.metadata.name);
