@@ -5,7 +5,7 @@
 // Usage: npx tsc -p . && nice node dist/scripts/bench-fleet.js [ROUNDS] [HOSTS] [PARALLEL] [arm64|amd64]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeRoot } from '../test/helpers/fixture-root.js';
@@ -59,7 +59,17 @@ function treeRss(pid: number): number {
   return total;
 }
 
-async function measure(args: string[]): Promise<{ ms: number; peak: number; out: string }> {
+/** CPU seconds (user + system) of pid's waited-for children so far (cutime + cstime). */
+function childrenCpu(pid: number | 'self'): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100; // clock ticks: 100 per second on Linux
+}
+const sshdPid = () => Number(readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8'));
+
+async function measure(args: string[]): Promise<{ ms: number; peak: number; out: string; cpu: number; hostCpu: number }> {
+  const cpu0 = childrenCpu('self');
+  const host0 = childrenCpu(sshdPid());
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -71,13 +81,16 @@ async function measure(args: string[]): Promise<{ ms: number; peak: number; out:
   clearInterval(sampler);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (code !== 0) throw new Error(`pi-prep ${args.join(' ')} exited ${code}:\n${out.slice(-2000)}`);
-  return { ms, peak, out };
+  // sshd reaps its per-connection children (and their commands) a moment after they close.
+  await new Promise((r) => setTimeout(r, 300));
+  return { ms, peak, out, cpu: childrenCpu('self') - cpu0, hostCpu: childrenCpu(sshdPid()) - host0 };
 }
 
 try {
   const one = ['check', '--host', sshd.host('root'), ...sshd.cliArgs()];
   const fleet = ['check', '--inventory', inventory, '--parallel', String(parallel), ...sshd.cliArgs()];
-  const t: Record<'one' | 'fleet', { ms: number[]; peak: number[] }> = { one: { ms: [], peak: [] }, fleet: { ms: [], peak: [] } };
+  type Runs = { ms: number[]; peak: number[]; cpu: number[]; hostCpu: number[] };
+  const t: Record<'one' | 'fleet', Runs> = { one: { ms: [], peak: [], cpu: [], hostCpu: [] }, fleet: { ms: [], peak: [], cpu: [], hostCpu: [] } };
   await measure(one); // warm the page cache and the chroot's busybox
   for (let i = 0; i < rounds; i++) {
     for (const [k, args] of [['one', one], ['fleet', fleet]] as const) {
@@ -85,6 +98,8 @@ try {
       if (k === 'fleet' && !r.out.includes(`All ${count} hosts succeeded.`)) throw new Error(`the fleet run did not finish every host:\n${r.out.slice(-2000)}`);
       t[k].ms.push(r.ms);
       t[k].peak.push(r.peak);
+      t[k].cpu.push(r.cpu);
+      t[k].hostCpu.push(r.hostCpu);
     }
   }
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -93,6 +108,11 @@ try {
   console.log(`  ${count} hosts, --parallel ${parallel}`.padEnd(36) + `${(median(t.fleet.ms) / 1000).toFixed(2).padStart(6)} s   peak ${mib(Math.max(...t.fleet.peak))}`);
   console.log(`  ratio                             ${(median(t.fleet.ms) / median(t.one.ms)).toFixed(2).padStart(6)}x  (goal <= 6x)`);
   console.log(`  per host in the fleet             ${(median(t.fleet.ms) / count / 1000).toFixed(3).padStart(6)} s`);
+  // Where the CPU goes: pi-prep's own processes (this machine in real life) against the sshd side
+  // (sshd and the commands it runs: the Pis' CPU in real life, this machine's here).
+  console.log(`CPU seconds, median per run (pi-prep tree | sshd side); this machine has ${cpus().length} cores`);
+  console.log(`  one host                          ${median(t.one.cpu).toFixed(2).padStart(6)} | ${median(t.one.hostCpu).toFixed(2)}`);
+  console.log(`  ${count} hosts`.padEnd(36) + `${median(t.fleet.cpu).toFixed(2).padStart(6)} | ${median(t.fleet.hostCpu).toFixed(2)}   (${(median(t.fleet.cpu) / count).toFixed(3)} | ${(median(t.fleet.hostCpu) / count).toFixed(3)} per host)`);
 } finally {
   await cleanup();
 }

@@ -185,4 +185,6 @@ export async function main(argv = process.argv): Promise<void> {
   }
 }
 
-await main();
+// A fleet worker runs many hosts' commands, one after another, in one process (src/fleet/worker.ts).
+if (process.env.PI_PREP_FLEET_WORKER === '1') await (await import('../fleet/worker.js')).serveFleet(main);
+else await main();

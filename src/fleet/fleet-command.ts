@@ -3,7 +3,7 @@ import { ExitCode, UsageError } from '../core/errors.js';
 import { addSecret, redact } from '../core/redact.js';
 import { hostFromFlag, readInventory, type FleetHost, type Skipped } from './inventory.js';
 import { proxyCommand } from './jump-host.js';
-import { runHost, type HostResult } from './run-host.js';
+import { HostRunner, type HostResult } from './run-host.js';
 import { renderSummary } from './summary.js';
 
 /** Flags that pick the fleet itself; they are not handed on to each host's run. */
@@ -20,9 +20,10 @@ export interface FleetFlags {
 }
 
 /**
- * Run one command on many hosts: each host is its own pi-prep process (own SSH connection, own
- * secrets registry, own exit code), at most --parallel at a time. Their output is shown line by
- * line with the host's name in front; a table sums up at the end. One host failing stops no other.
+ * Run one command on many hosts, at most --parallel at a time: each slot is a pi-prep worker
+ * process (src/fleet/worker.ts) that runs its hosts one after another, each run with its own SSH
+ * connection and exit code, as a single-host run would. Their output is shown line by line with
+ * the host's name in front; a table sums up at the end. One host failing stops no other.
  */
 export async function fleetCommand(command: Command, rawArgs: string[], flags: FleetFlags): Promise<number> {
   const groups = (flags.group ?? []).flatMap((g) => g.split(',')).filter(Boolean);
@@ -61,8 +62,8 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
     process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts${inventory ? ` (${inventory.format} inventory)` : ''}, ${Math.min(parallel, hosts.length)} at a time\n`);
   }
   const width = Math.max(...hosts.map((h) => h.name.length));
-  const results = await pool(hosts, parallel, (h, i) =>
-    runHost(h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
+  const results = await pool(hosts, parallel, (runner, h, i) =>
+    runner.run(h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
   );
 
   if (json) {
@@ -165,17 +166,22 @@ async function readAllStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Run at most `limit` at a time, results in input order. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+/** Run at most `limit` at a time, each slot with its own worker process; results in input order. */
+async function pool<T, R>(items: T[], limit: number, fn: (runner: HostRunner, item: T, i: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
+  const slot = async () => {
+    const runner = new HostRunner();
+    try {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(runner, items[i]!, i);
+      }
+    } finally {
+      runner.close();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, slot));
   return results;
 }
 
