@@ -16,6 +16,8 @@ export interface HostResult {
   last?: string;
 }
 
+const failure = (why: string) => (why ? { error: why } : {});
+
 interface Current {
   onOut(line: string): void;
   onErr(line: string): void;
@@ -57,8 +59,9 @@ export class HostRunner {
           exitCode,
           seconds: (Date.now() - started) / 1000,
           stdout,
-          // A failure's reason is its last line: the error on stderr, or a plan's verdict on stdout.
-          ...(exitCode !== 0 ? { error: error ?? (lastWasErr || !lastOut ? lastErr : lastOut).replace(/^pi-prep: /, '') } : {}),
+          // A failure's reason is its last line: the error on stderr, or a plan's verdict on stdout
+          // (with --json, stdout is the report, which says why itself).
+          ...(exitCode !== 0 ? failure(error ?? (lastWasErr || !lastOut || opts.json ? lastErr : lastOut).replace(/^pi-prep: /, '')) : {}),
           ...(lastOut ? { last: lastOut } : {}),
         });
       };

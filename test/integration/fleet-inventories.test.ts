@@ -103,8 +103,10 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
     assert.match(bastion.log(), new RegExp(`direct-tcpip.*127\\.0\\.0\\.1.* port ${b.port}|to 127\\.0\\.0\\.1 port ${b.port}`));
 
     const json = await runCli(['check', '--inventory', f, '--json', ...sshArgs()]);
-    const doc = JSON.parse(json.stdout) as { hosts: { host: string; exitCode: number }[]; skipped: { host: string; why: string }[] };
-    assert.deepEqual(doc.hosts.map((h) => [h.host, h.exitCode]), [['pi-a', 0], ['pi-b', 1]]);
+    const doc = JSON.parse(json.stdout) as { hosts: { host: string; exitCode: number; error?: string; report?: { ok: boolean } }[]; skipped: { host: string; why: string }[] };
+    assert.deepEqual(doc.hosts.map((h) => [h.host, h.exitCode, h.report?.ok]), [['pi-a', 0, true], ['pi-b', 1, false]]);
+    // The report says why pi-b failed; the last line of its JSON ("}") is no error message.
+    assert.equal(doc.hosts[1]!.error, undefined);
     assert.deepEqual(doc.skipped.map((s) => s.host), [`127.0.0.1:${bastion.port}`]);
   });
 
