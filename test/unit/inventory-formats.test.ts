@@ -153,6 +153,12 @@ describe('inventories in the formats users already have', () => {
     assert.deepEqual(server.hosts.map((h) => h.address), [{ user: 'admin', host: '10.0.1.1', port: 22 }]);
   });
 
+  it('Ansible hosts reached otherwise than by ssh are skipped, with why', async () => {
+    const inv = await readInventory(file('[all]\nlocalhost ansible_connection=local\npi-a ansible_host=10.0.4.1\n', 'ini'));
+    assert.deepEqual(inv.hosts.map((h) => h.name), ['pi-a']);
+    assert.deepEqual(inv.skipped, [{ name: 'localhost', why: 'ansible_connection=local: pi-prep reaches hosts over ssh' }]);
+  });
+
   it('an INI file with no sections at all (a plain host list)', async () => {
     const inv = await readInventory(file('10.0.2.1\n10.0.2.2 ansible_user=pi\n', 'txt'));
     assert.equal(inv.format, 'ansible-ini');
