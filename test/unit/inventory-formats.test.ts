@@ -153,6 +153,26 @@ describe('inventories in the formats users already have', () => {
     assert.deepEqual(server.hosts.map((h) => h.address), [{ user: 'admin', host: '10.0.1.1', port: 22 }]);
   });
 
+  it('Ansible: host vars under all.hosts, membership under children; [all:vars] in INI', async () => {
+    const yml = await readInventory(file([
+      'all:',
+      '  hosts:',
+      '    k1: { ansible_host: 10.0.5.1, ansible_user: root }',
+      '    k2: { ansible_host: 10.0.5.2, ansible_user: root }',
+      '  children:',
+      '    k3s-masters:',
+      '      hosts:',
+      '        k1:',
+      '    k3s-agents:',
+      '      hosts:',
+      '        k2:',
+      '',
+    ].join('\n')), ['k3s-agents']);
+    assert.deepEqual(yml.hosts.map((h) => [h.name, formatted(h.address)]), [['k2', 'root@10.0.5.2']]);
+    const ini = await readInventory(file('[agent]\npi-a\n\n[all:vars]\nansible_user=pi\nansible_port=2200\n\n[agent:vars]\nansible_port=2222\n', 'ini'));
+    assert.deepEqual(ini.hosts.map((h) => formatted(h.address)), ['pi@pi-a:2222']);
+  });
+
   it('Ansible hosts reached otherwise than by ssh are skipped, with why', async () => {
     const inv = await readInventory(file('[all]\nlocalhost ansible_connection=local\npi-a ansible_host=10.0.4.1\n', 'ini'));
     assert.deepEqual(inv.hosts.map((h) => h.name), ['pi-a']);
