@@ -33,10 +33,15 @@ export interface JoinFlags {
   prepareOnly?: boolean;
 }
 
+/** --group only means something with --inventory (a single host and a fleet of --host alike). */
+export function groupNeedsInventory(flags: { group?: string[]; inventory?: string }): void {
+  if (flags.group?.length && !flags.inventory) throw new UsageError('--group picks hosts of an Ansible inventory: add --inventory FILE, or drop --group');
+}
+
 /** The target named by the flags: --host over SSH, --root DIR, or this machine. */
 export async function targetFrom(flags: CommonFlags): Promise<Target> {
   const hosts = [flags.host ?? []].flat();
-  if (flags.group?.length && !flags.inventory) throw new UsageError('--group picks hosts of an Ansible inventory: add --inventory FILE, or drop --group');
+  groupNeedsInventory(flags);
   if (hosts.length > 0 || flags.inventory) {
     // Over SSH the local user needs no root: the remote side uses root or sudo -n.
     if (hosts.length !== 1 || flags.inventory) throw new UsageError('several hosts are a fleet: pi-prep runs them from the command line (give --host once here)');

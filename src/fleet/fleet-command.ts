@@ -5,6 +5,7 @@ import { hostFromFlag, readInventory, type FleetHost, type Skipped } from './inv
 import { proxyCommand } from './jump-host.js';
 import { HostRunner, type HostResult } from './run-host.js';
 import { renderSummary } from './summary.js';
+import { groupNeedsInventory } from '../commands/options.js';
 
 /** Flags that pick the fleet itself; they are not handed on to each host's run. */
 const FLEET_FLAGS = ['--host', '--inventory', '--parallel', '--group'];
@@ -27,7 +28,7 @@ export interface FleetFlags {
  */
 export async function fleetCommand(command: Command, rawArgs: string[], flags: FleetFlags): Promise<number> {
   const groups = (flags.group ?? []).flatMap((g) => g.split(',')).filter(Boolean);
-  if (groups.length && !flags.inventory) throw new UsageError('--group picks hosts of an Ansible inventory: add --inventory FILE, or drop --group');
+  groupNeedsInventory(flags);
   const inventory = flags.inventory ? await readInventory(flags.inventory, groups) : undefined;
   const hosts = [...(flags.host ?? []).map(hostFromFlag), ...(inventory?.hosts ?? [])];
   const skipped = inventory?.skipped ?? [];
@@ -45,15 +46,15 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
 
   const shared = stripFleetFlags(rawArgs.slice(rawArgs.indexOf(command.name()) + 1));
   // Per-host ssh options go first: ssh keeps the first value it is given for an option.
-  // A token given as text (on the command line or in the inventory) goes to each host's run on
-  // its stdin, never into a child's argv.
+  // A token given as text (on the command line or in the inventory) goes to each host's run as
+  // its input (over the worker's IPC channel), never into any argv.
   const sharedSsh = sshOptionsIn(shared);
   const runs = hosts.map((h) => {
     const jump = h.jump ? [proxyCommand(h.jump, [...h.sshOptions, ...sharedSsh], h.name)] : [];
     return tokenToStdin([command.name(), ...[...jump, ...h.sshOptions].flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]);
   });
   const argvs = runs.map((r) => r.argv);
-  // `--join -` reads the token once here and hands it to each host's run on its stdin.
+  // `--join -` reads the token once here and hands it to each host's run as its input.
   const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
 
   const json = Boolean(flags.json);
