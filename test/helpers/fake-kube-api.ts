@@ -19,6 +19,8 @@ export interface FakeNode {
   pod?: 'running' | 'none' | 'pending';
   /** Default true: its whoami pod answers HTTP (a real server on the pod's 127.x address). */
   reachable?: boolean;
+  /** What answers on the pod's IP says its name is (default: the pod's own name). */
+  answersAs?: string;
 }
 
 const TOKEN = 'fake-admin-token';
@@ -168,7 +170,7 @@ export class FakeKubeApi {
       if (mode === 'none') continue;
       const name = `${ds}-${n.name.replace(/[^a-z0-9]/g, '').slice(0, 5)}${i}`;
       const ip = `${this.net}.${++i}`;
-      if (mode === 'running' && n.reachable !== false) this.whoami.push(await whoamiServer(ip, name));
+      if (mode === 'running' && n.reachable !== false) this.whoami.push(await whoamiServer(ip, n.answersAs ?? name));
       this.pods.push({
         kind: 'Pod', apiVersion: 'v1',
         metadata: { name, namespace, labels: { app: ds } },

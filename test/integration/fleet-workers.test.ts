@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { removeRoot } from '../helpers/fixture-root.js';
 import { piRoot } from '../helpers/pi-root.js';
 import { CLI } from '../helpers/cli.js';
+import { watchArgv } from '../helpers/argv-watch.js';
 import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { TestSshd, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 
@@ -54,6 +55,7 @@ describe('fleet workers', () => {
       '',
     ].join('\n'));
     const token = readFileSync(ws.tokenFile, 'utf8').trim();
+    const watch = watchArgv([token]);
     const child = spawn(process.execPath, [CLI, 'linux', '--dry-run', '--inventory', inventory, '--parallel', '1', ...sshd.cliArgs(), '--join', '-', '--k0s-mirror', ws.server.url, '--k0s-version', TAG], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, XDG_CACHE_HOME: join(ws.work, 'cache') },
@@ -69,6 +71,9 @@ describe('fleet workers', () => {
     assert.equal(workers.length, 1, 'one worker for --parallel 1');
     process.kill(workers[0]!, 'SIGKILL');
     const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    const argv = await watch.stop();
+    assert.ok(argv.sawSsh && argv.scans > 0, 'the watcher saw the runs');
+    assert.deepEqual(argv.leaks, [], 'no process (parent, workers, ssh) had the token in its argv');
 
     assert.equal(code, 1, stdout + stderr);
     const table = stdout.slice(stdout.indexOf('HOST'));

@@ -42,13 +42,14 @@ describe('pi-prep verify --kubeconfig (fake API server, real TLS, real probe scr
     ]);
   });
 
-  it('a node that never gets a pod, a pod nobody can reach, a NotReady node, a cordoned one: each named, exit 1, cleaned up', async () => {
+  it('a node that never gets a pod, a pod nobody can reach, a NotReady node, a cordoned one, another pod answering: each named, exit 1, cleaned up', async () => {
     const a = await start([
       { name: 'pi4-a', arch: 'arm64' },
       { name: 'pi3-arm', arch: 'arm', pod: 'none' },
       { name: 'nuc-c', arch: 'amd64', reachable: false },
       { name: 'pi4-d', arch: 'arm64', ready: false, pod: 'none' },
       { name: 'pi4-e', arch: 'arm64', unschedulable: true, pod: 'none' },
+      { name: 'pi4-f', arch: 'arm64', answersAs: 'some-other-pod' },
     ]);
     const res = await verify(a);
     assert.equal(res.code, 1, res.stdout + res.stderr);
@@ -60,7 +61,9 @@ describe('pi-prep verify --kubeconfig (fake API server, real TLS, real probe scr
     assert.match(res.stdout, /^problem: node pi4-d is not Ready: Ready=False \(KubeletNotReady: container runtime network not ready: NetworkReady=false\)$/m);
     assert.match(res.stdout, /^problem: node pi3-arm \(arm\) got no pi-prep-whoami pod within 180s$/m);
     assert.match(res.stdout, /^problem: pod pi-prep-whoami-\S+ on nuc-c \(\S+\) did not answer the probe$/m);
-    assert.match(res.stdout, /^Not verified: 3 problems\.$/m);
+    assert.match(res.stdout, /^pi4-f\s+arm64\s+yes\s+pi-prep-whoami-\S+\s+\S+\s+wrong answer$/m);
+    assert.match(res.stdout, /^problem: \S+ answered as some-other-pod, not as pi-prep-whoami-\S+$/m);
+    assert.match(res.stdout, /^Not verified: 4 problems\.$/m);
     assert.equal(a.deleted.length, 1);
     assert.equal(a.namespaces.size, 0);
   });
