@@ -14,6 +14,8 @@ import { TestSshd, makeClientKey, type ClientKey } from '../helpers/sshd.js';
  */
 describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () => {
   let key: ClientKey;
+  /** The bastion accepts only this key, the Pis only `key`: each hop must use its own. */
+  let bastionKey: ClientKey;
   let work: string;
   let knownHosts: string;
   let a: TestSshd;
@@ -23,13 +25,14 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
 
   before(async () => {
     key = makeClientKey();
+    bastionKey = makeClientKey();
     work = mkdtempSync(join(tmpdir(), 'pi-prep-inventories-'));
     // A booted Pi: its boot partition (with the cgroup flags) at /boot/firmware.
     const boot = { '/boot/firmware/cmdline.txt': 'console=serial0,115200 root=PARTUUID=0a1b2c3d-02 rootwait cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n' };
     roots.push(piRoot(false, boot), piRoot(true, boot));
     a = await new TestSshd(key, ['Match User root', `  ChrootDirectory ${roots[0]}`]).start();
     b = await new TestSshd(key, ['Match User root', `  ChrootDirectory ${roots[1]}`]).start();
-    bastion = await new TestSshd(key).start();
+    bastion = await new TestSshd(bastionKey).start();
     knownHosts = join(work, 'known_hosts');
     writeFileSync(knownHosts, [a, b, bastion].map((s) => readFileSync(s.knownHosts, 'utf8')).join(''));
   });
@@ -38,6 +41,7 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
     roots.forEach(removeRoot);
     rmSync(work, { recursive: true, force: true });
     rmSync(key.dir, { recursive: true, force: true });
+    rmSync(bastionKey.dir, { recursive: true, force: true });
   });
 
   // The key comes from the inventory (keyPath, ansible_ssh_private_key_file); known_hosts from here.
@@ -60,7 +64,7 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
     assert.doesNotMatch(res.stdout + res.stderr, /^ctl/m);
   }
 
-  it('k0sctl.yaml (k0sctl init layout): the workers checked, one through its bastion; the controller skipped with why', async () => {
+  it('k0sctl.yaml (k0sctl init layout): the workers checked, one through its bastion (with its own key); the controller skipped with why', async () => {
     const f = write('k0sctl.yaml', [
       'apiVersion: k0sctl.k0sproject.io/v1beta1',
       'kind: Cluster',
@@ -88,7 +92,7 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
       '      bastion:',
       '        address: 127.0.0.1',
       `        port: ${bastion.port}`,
-      `        keyPath: ${key.path}`,
+      `        keyPath: ${bastionKey.path}`,
       '    role: controller+worker',
       '    hostname: pi-b',
       '  k0s:',
