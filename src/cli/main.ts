@@ -32,7 +32,8 @@ function onTarget(cmd: Command): Command {
   return cmd
     .option('--root <dir>', 'act on a root filesystem in DIR (files under DIR, commands chrooted)')
     .option('--host <[user@]host[:port]>', 'act on this machine over SSH; repeat for several at once (docs/remote.md)', repeat)
-    .option('--inventory <file>', 'act on every host in this YAML file, in parallel (docs/fleet.md)')
+    .option('--inventory <file>', 'act on every host of this inventory: pi-prep YAML, k0sctl.yaml or Ansible (docs/fleet.md)')
+    .option('--group <name>', 'only the hosts of this Ansible group (like ansible --limit); repeatable, or a,b', repeat)
     .option('--parallel <n>', 'how many hosts of a fleet at a time', '4')
     .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat);
 }
@@ -53,6 +54,13 @@ function joinFlags(cmd: Command): Command {
     .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for k0s to run').default('120'));
 }
 
+/** After a join, wait for the node to be Ready in the cluster (issue 12). */
+function readyFlags(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <file>', 'after the join, wait until this node is Ready in the cluster (admin kubeconfig: pi-prep kubeconfig -o FILE)')
+    .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for the node to be Ready').default('300'));
+}
+
 /** The command being run and the raw arguments: a fleet re-runs the command once per host. */
 let acting: Command | undefined;
 let rawArgs: string[] = [];
@@ -66,7 +74,7 @@ function jsonKind(): JsonKind | undefined {
   const name = acting?.name() ?? args.find((a) => !a.startsWith('-'));
   return (KINDS as readonly string[]).includes(name ?? '') ? (name as JsonKind) : 'pi-prep';
 }
-const KINDS = ['check', 'disks', 'linux', 'rpios', 'alpine', 'alpine-sd', 'token', 'kubeconfig'] as const;
+const KINDS = ['check', 'disks', 'linux', 'rpios', 'alpine', 'alpine-sd', 'token', 'kubeconfig', 'verify'] as const;
 
 async function dispatch(module: string, fn: string, ...args: unknown[]): Promise<void> {
   const flags = args[0] as { host?: string[]; inventory?: string } | undefined;
@@ -106,16 +114,17 @@ export function buildProgram(): Command {
       ? dispatch('../commands/card-status.js', 'cardStatusCommand', opts.card, opts)
       : dispatch('../commands/check.js', 'checkCommand', opts)));
 
-  examples(common(joinFlags(onTarget(program.command('linux')))), 'linux.md', [
+  examples(common(readyFlags(joinFlags(onTarget(program.command('linux'))))), 'linux.md', [
     'sudo pi-prep linux --join @join.token --dry-run   # the plan for this machine, nothing changed',
     'sudo pi-prep linux --join @join.token             # install k0s and join',
     'pi-prep linux --host root@192.168.1.30 --join @join.token',
   ])
     .description('make any systemd/OpenRC Linux machine that is already fit for k0s a worker (Ubuntu, Debian, ...)')
+    .option('--prepare-only', 'check and prepare the OS only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
     .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
 
   // rpios (issue 3): Raspberry Pi OS 64-bit worker.
-  examples(common(joinFlags(onTarget(program.command('rpios')))), 'rpios.md', [
+  examples(common(readyFlags(joinFlags(onTarget(program.command('rpios'))))), 'rpios.md', [
     'pi-prep rpios --host pi@raspberrypi.local --join @join.token --dry-run',
     'pi-prep rpios --host pi@raspberrypi.local --join @join.token --reboot',
     'pi-prep rpios --inventory pis.yaml --join @join.token      # many Pis (fleet.md)',
@@ -131,6 +140,7 @@ export function buildProgram(): Command {
     .option('--reboot', 'reboot when needed instead of stopping')
     .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
     .option('--build-local', 'with --host: cross-compile the kernel on this machine and install it over SSH')
+    .option('--prepare-only', 'kernel and cgroups only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
     .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
 
   // pi-prep alpine: a running (diskless) Alpine Pi becomes a worker
@@ -212,6 +222,20 @@ export function buildProgram(): Command {
       process.stdout.write(completionScript(shell, buildProgram()));
     });
 
+  // verify: the walk-through's closing check, against the cluster's API.
+  examples(program.command('verify'), 'verify.md', [
+    'pi-prep verify --kubeconfig admin.conf              # nodes, one whoami pod per worker, each reached',
+    'pi-prep verify --kubeconfig admin.conf --json',
+  ])
+    .description("check the cluster end to end: nodes Ready, a multi-arch whoami pod on each worker, each reached by IP from a test pod (docs/verify.md)")
+    .requiredOption('--kubeconfig <file>', 'admin kubeconfig of the cluster (pi-prep kubeconfig -o FILE)')
+    .option('--image <image>', 'the multi-arch image of the DaemonSet (it must answer HTTP on port 80 with a `Hostname:` line)', 'traefik/whoami:v1.10')
+    .option('--probe-image <image>', 'the image of the test pod (needs sh and wget)', 'busybox:1.36')
+    .option('--timeout <seconds>', 'how long to wait for the pods and the test pod', '180')
+    .addOption(new Option('--poll <seconds>', 'seconds between API polls').default('2').hideHelp())
+    .option('--json', 'machine-readable output')
+    .action((opts) => dispatch('../commands/verify.js', 'verifyCommand', opts));
+
   return program;
 }
 
@@ -237,4 +261,6 @@ export async function main(argv = process.argv): Promise<void> {
   }
 }
 
-await main();
+// A fleet worker runs many hosts' commands, one after another, in one process (src/fleet/worker.ts).
+if (process.env.PI_PREP_FLEET_WORKER === '1') await (await import('../fleet/worker.js')).serveFleet(main);
+else await main();

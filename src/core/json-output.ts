@@ -9,7 +9,7 @@ import { redact } from './redact.js';
  */
 export const JSON_FORMAT_VERSION = 1;
 
-export type JsonKind = 'check' | 'disks' | 'linux' | 'rpios' | 'alpine' | 'alpine-sd' | 'token' | 'kubeconfig' | 'fleet' | 'pi-prep';
+export type JsonKind = 'check' | 'disks' | 'linux' | 'rpios' | 'alpine' | 'alpine-sd' | 'token' | 'kubeconfig' | 'fleet' | 'verify' | 'pi-prep';
 
 export interface JsonError {
   message: string;

@@ -2,31 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildRoot, osRelease, removeRoot, standInCalls } from '../helpers/fixture-root.js';
+import { removeRoot, standInCalls } from '../helpers/fixture-root.js';
+import { piRoot } from '../helpers/pi-root.js';
 import { runCli } from '../helpers/cli.js';
 import { parseEnvelope } from '../helpers/json-contract.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
-import { TestSshd, chrootable, makeClientKey, type ClientKey } from '../helpers/sshd.js';
+import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
+import { TestSshd, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
-
-/** A Pi root; `broken` lacks a kernel option k0s requires, so the linux recipe stops at preflight. */
-function piRoot(broken: boolean): string {
-  return chrootable(() =>
-    buildRoot({
-      arch: 'arm64',
-      init: 'systemd',
-      files: {
-        '/etc/os-release': osRelease('debian', '12', 'Debian GNU/Linux 12 (bookworm)'),
-        '/proc/sys/kernel/osrelease': '6.6.51-v8+\n',
-        '/boot/config-6.6.51-v8+': kernelConfig(broken ? ['NETFILTER_XT_MATCH_COMMENT'] : []),
-        '/proc/device-tree/model': 'Raspberry Pi 4 Model B Rev 1.4\0',
-        '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory pids\n',
-        '/proc/meminfo': 'MemTotal:        3884376 kB\n',
-      },
-    }),
-  );
-}
 
 describe('a fleet: three Pis over SSH, one of them failing', () => {
   let key: ClientKey;
