@@ -103,7 +103,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
       async apply(ctx) {
         const c = job.contents;
         const cmdline = c?.text.get('cmdline.txt') ?? 'modules=loop,squashfs,sd-mod,usb-storage quiet console=tty1\n';
-        const patched = patchCmdline(cmdline);
+        const patched = withSerialConsole(patchCmdline(cmdline));
         const usercfg = usercfgText(c?.text.get('usercfg.txt'));
         const release = (c?.text.get('.alpine-release') ?? o.tarball.release?.version ?? '').trim();
         const branch = /^\d+\.\d+/.exec(release)?.[0];
@@ -124,7 +124,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
         }));
         ctx.host(`cmdline.txt: ${patched.trim()}`);
         ctx.host(`usercfg.txt: ${usercfg.trim().split('\n').join('; ')}`);
-        ctx.host(`${apkovlName(o.hostname)}: hostname, DHCP${o.wifi ? ', Wi-Fi' : ''}, sshd with ${o.sshKeys.length} key(s), cgroups (unified), /var/lib/k0s from LABEL=${DATA_LABEL}, first-boot service`);
+        ctx.host(`${apkovlName(o.hostname)}: hostname, DHCP${o.wifi ? ', Wi-Fi' : ''}, ${o.sshKeys.length ? `sshd with ${o.sshKeys.length} key(s)` : 'no SSH (--no-ssh)'}, cgroups (unified), /var/lib/k0s from LABEL=${DATA_LABEL}, first-boot service`);
         if (ctx.dryRun) return;
         await writeFile(join(boot, 'cmdline.txt'), patched);
         await writeFile(join(boot, 'usercfg.txt'), usercfg);
@@ -249,12 +249,28 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
     title: `Alpine card for a k0s worker on ${path}`,
     tasks,
     notes: [
-      `Boot the Pi from the card: it comes up as ${o.hostname}, reachable over SSH as root with your key.`,
+      o.sshKeys.length
+        ? `Boot the Pi from the card: it comes up as ${o.hostname}, reachable over SSH as root with ${o.sshKeys.length === 1 ? 'your key' : `any of your ${o.sshKeys.length} keys`} (\`ssh root@${o.hostname}\`, or its address from your router).`
+        : `Boot the Pi from the card: it comes up as ${o.hostname}, without SSH (--no-ssh): its console is the only way in.`,
+      ...(card.kind === 'image' ? [`${path} is an image: write it to a card with \`sudo dd if=${path} of=/dev/sdX bs=4M conv=fsync status=progress\` (sdX from \`pi-prep disks\`), or Raspberry Pi Imager's "Use custom".`] : []),
       o.join
         ? `First boot installs ${FIRST_BOOT_PACKAGES.join(' ')} and joins k0s, retrying until the network and the controller answer. Its state and a redacted log are written to ${CARD_STATUS_FILE} on the boot partition: \`pi-prep check --card ${path}\` reads them on any machine. The worker logs to ${K0S_OPENRC_LOGS.join(' and ')} on the Pi.`
         : 'Without --join the card boots to a persistent Alpine with cgroups ready for k0s.',
     ],
   };
+}
+
+/**
+ * enable_uart=1 (usercfg.txt) turns the UART on; the kernel logs and gives a login there only with a
+ * console= for it. serial0 is the firmware's alias for whichever UART the board wires to the header.
+ * It goes before console=tty1, which stays the last one: /dev/console, where OpenRC writes.
+ */
+export function withSerialConsole(cmdline: string): string {
+  const params = cmdline.trim().split(/\s+/);
+  if (params.some((p) => /^console=(serial0|ttyS0|ttyAMA0)\b/.test(p))) return cmdline;
+  const at = params.findIndex((p) => p.startsWith('console='));
+  params.splice(at < 0 ? params.length : at, 0, 'console=serial0,115200');
+  return params.join(' ') + '\n';
 }
 
 /** usercfg.txt is Alpine's place for config additions (config.txt says so). */

@@ -3,7 +3,7 @@ import { done, todo, type Recipe, type Task } from '../src/core/task.js';
 import type { Target } from '../src/targets/target.js';
 import { joinTasks, type JoinOptions } from '../src/steps/k0s/join.js';
 import type { K0sArtifact } from '../src/steps/k0s/release.js';
-import { serviceNotes } from '../src/steps/k0s/notes.js';
+import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
 import { layoutProblems, type AlpineLayout } from '../src/steps/alpine/layout.js';
 import { cgroupModeTask, serviceInRunlevelTask, serviceStartedTask } from '../src/steps/alpine/openrc.js';
 import { apkCacheTask, mediaCmdlineTask } from '../src/steps/alpine/boot-media.js';
@@ -33,17 +33,26 @@ export interface AlpineOptions {
  *   6. lbu commit -d; reboot; resume: both mounted
  *   7. k0s and the token on the data partition, the service saved by lbu; start it with rc-service; lbu commit -d
  */
-export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions, k0s: K0sArtifact, opts: AlpineOptions = {}): Recipe {
+export function alpineRecipe(target: Target, l: AlpineLayout, join: { opts: JoinOptions; k0s: K0sArtifact } | undefined, opts: AlpineOptions = {}): Recipe {
   const keep = new PersistTracker();
   const data: DataPartitionState = {};
   const reboot: RebootState = { pending: false };
   // On a diskless root every change to /etc (and to lbu's include list) must be committed.
   const etc = (t: Task) => (l.diskless ? keep.wrap(t) : t);
   const diskless = (...tasks: Task[]) => (l.diskless ? tasks : []);
-  const join2: JoinOptions = { ...join, binPath: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE };
-  const k0sTasks = joinTasks(join2, k0s);
+  const k0sTasks = join ? joinTasks({ ...join.opts, binPath: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE }, join.k0s) : [];
   const [binary, token, install, start] = k0sTasks.slice(-4);
   const serverCheck = k0sTasks.slice(0, -4); // --check-server
+  // k0s on the data partition, the token beside it, the service saved by lbu and started OpenRC's way.
+  const worker = join ? [
+    binary!,
+    etc(k0sPathTask(ALPINE_K0S_BIN)),
+    token!, // on the data partition: lbu would put it in the apkovl on the FAT boot media
+    ...diskless(etc(lbuIncludeTask('/etc/init.d/k0sworker', 'lbu keeps only symlinks in /etc/init.d'))),
+    etc(install!),
+    etc(serviceInRunlevelTask('k0sworker', 'default')),
+    start!,
+  ] : [];
 
   return {
     name: 'alpine',
@@ -63,18 +72,15 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions,
       rebootTask(data, reboot, opts.reboot),
       dataMountedTask(),
       workerPreflight(() => reboot.pending),
-      binary!,
-      etc(k0sPathTask(ALPINE_K0S_BIN)),
-      token!, // on the data partition: lbu would put it in the apkovl on the FAT boot media
-      ...diskless(etc(lbuIncludeTask('/etc/init.d/k0sworker', 'lbu keeps only symlinks in /etc/init.d'))),
-      etc(install!),
-      etc(serviceInRunlevelTask('k0sworker', 'default')),
-      start!,
-      ...diskless(lbuCommitTask('lbu-commit', keep, 'token and service')),
+      ...worker,
+      ...diskless(lbuCommitTask('lbu-commit', keep, join ? 'token and service' : 'after the reboot')),
     ],
-    notes: serviceNotes(target),
+    notes: join ? serviceNotes(target) : [PREPARED_ONLY, ...(l.diskless ? [K0SCTL_DISKLESS] : [])],
   };
 }
+
+/** k0sctl installs k0s to /usr/local/bin and its service without lbu: on a diskless root both are gone at the next boot. */
+const K0SCTL_DISKLESS = 'This Alpine is diskless: what `k0sctl apply` installs (/usr/local/bin/k0s, /etc/init.d/k0sworker) is in RAM until saved: run `lbu include /usr/local/bin/k0s /etc/init.d/k0sworker && lbu commit -d` after it, or let pi-prep join (--join), which keeps k0s on the data partition.';
 
 function alpinePreflight(l: AlpineLayout): Task {
   return {

@@ -144,7 +144,7 @@ export function buildProgram(): Command {
     .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
 
   // pi-prep alpine: a running (diskless) Alpine Pi becomes a worker
-  examples(common(joinFlags(onTarget(program.command('alpine')))), 'alpine.md', [
+  examples(common(readyFlags(joinFlags(onTarget(program.command('alpine'))))), 'alpine.md', [
     'pi-prep alpine --host root@pi-worker.local --join @join.token --dry-run',
     'pi-prep alpine --host root@pi-worker.local --join @join.token --reboot',
     'pi-prep alpine --join @join.token --reboot      # on the Pi itself, as root',
@@ -152,6 +152,7 @@ export function buildProgram(): Command {
     .description('make a running Alpine Pi a worker: cgroups, data partition, k0s, saved with lbu (diskless Alpine), then join')
     .option('--data-device <disk>', "whole disk whose free space becomes the k0s data partition (default: the boot media's disk)")
     .option('--reboot', 'reboot when needed instead of stopping (never for --root)')
+    .option('--prepare-only', 'cgroups, packages, data partition and persistence only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
     .action((opts) => dispatch('../commands/alpine.js', 'alpineCommand', opts));
 
   // alpine-sd and disks (issue 4): Alpine cards and images, with the safety model of docs/safety.md.
@@ -165,8 +166,9 @@ export function buildProgram(): Command {
     .option('--tarball <file>', 'an alpine-rpi-*-aarch64.tar.gz on this machine')
     .option('--alpine-version <version>', 'download this release (3.x.y or latest), SHA-256 checked, cached')
     .option('--alpine-mirror <url>', "Alpine mirror (default: Alpine's CDN)")
-    .option('--hostname <name>', 'host name of the Pi (and of its apkovl)', 'pi-worker')
-    .option('--ssh-key <file...>', "public key(s) for root's authorized_keys")
+    .option('--hostname <name>', 'host name of the Pi (and of its apkovl); default pi-worker-<4 random hex digits>, one per card')
+    .option('--ssh-key <file>', "a public key for root's authorized_keys (repeat for more); default: your ~/.ssh/*.pub, or your ssh agent's keys", (v: string, all: string[] = []) => [...all, v])
+    .option('--no-ssh', 'a card without SSH (no keys, no sshd): only when you mean it')
     .option('--wifi-ssid <ssid>', 'Wi-Fi network to join on first boot')
     .option('--wifi-psk <passphrase>', 'Wi-Fi passphrase, or @FILE holding it (kept out of the process list)')
     .option('--wifi-country <cc>', 'Wi-Fi regulatory country, e.g. DE')

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { mountTable } from '../steps/disk/mountinfo.js';
 import { planLayout } from '../steps/disk/layout.js';
 import { formatSize, parseSize } from '../steps/disk/size.js';
 import { isHostname } from '../steps/alpine/apkovl.js';
+import { defaultPublicKeys, readPublicKeys } from '../steps/alpine/ssh-keys.js';
 import { DEFAULT_ALPINE_MIRROR, resolveAlpine } from '../steps/alpine/release.js';
 import { resolveForArch } from '../steps/k0s/join.js';
 import { addSecret } from '../core/redact.js';
@@ -21,6 +23,8 @@ export interface AlpineSdFlags extends CommonFlags, JoinFlags {
   alpineMirror?: string;
   hostname?: string;
   sshKey?: string[];
+  /** false with --no-ssh: a card without SSH, on purpose. */
+  ssh?: boolean;
   wifiSsid?: string;
   wifiPsk?: string;
   wifiCountry?: string;
@@ -31,13 +35,23 @@ export interface AlpineSdFlags extends CommonFlags, JoinFlags {
   force?: boolean;
 }
 
+/**
+ * k0s names a node after its host name: ten cards with one default name would be ten nodes with the
+ * same name. Without --hostname each card gets its own (pi-worker-<4 random hex digits>), said up front.
+ */
+function defaultHostname(): string {
+  const name = `pi-worker-${randomBytes(2).toString('hex')}`;
+  process.stderr.write(`pi-prep: no --hostname given: this card is ${name}\n`);
+  return name;
+}
+
 /** `pi-prep alpine-sd TARGET`: a card or image file that boots a Pi into Alpine and joins k0s. */
 export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Promise<number> {
   // Inputs first: bad input stops the run (exit 2) before anything is looked at on the disk.
-  const hostname = flags.hostname ?? 'pi-worker';
+  const hostname = flags.hostname ?? defaultHostname();
   if (!isHostname(hostname)) throw new UsageError(`--hostname ${hostname} is not a host name: use letters, digits and dashes, e.g. --hostname pi-worker-1`);
   if (flags.tarball && flags.alpineVersion) throw new UsageError('give --tarball or --alpine-version, not both');
-  const sshKeys = await readKeys(flags.sshKey ?? []);
+  const sshKeys = await sshKeysFor(flags);
   const size = parseSize(flags.size ?? '2G', '--size');
   const bootBytes = parseSize(flags.bootSize ?? '256M', '--boot-size');
   const dataBytes = flags.dataSize ? parseSize(flags.dataSize, '--data-size') : undefined;
@@ -87,17 +101,19 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   }
 }
 
-async function readKeys(files: string[]): Promise<string[]> {
-  const keys: string[] = [];
-  for (const f of files) {
-    const text = await readFile(f, 'utf8').catch(() => undefined);
-    if (text === undefined) throw new UsageError(`cannot read --ssh-key ${f}: give a public key file such as ~/.ssh/id_ed25519.pub`);
-    const lines = text.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
-    if (!lines.length || lines.some((x) => !/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+/.test(x))) {
-      throw new UsageError(`--ssh-key ${f} is not an OpenSSH public key: give the .pub file, never the private key`);
-    }
-    keys.push(...lines);
+/**
+ * A headless card is reachable only over SSH: --ssh-key, else the invoking user's keys (said which),
+ * else a refusal with the fix. --no-ssh asks for a card without SSH on purpose.
+ */
+async function sshKeysFor(flags: AlpineSdFlags): Promise<string[]> {
+  if (flags.ssh === false) {
+    if (flags.sshKey?.length) throw new UsageError('--no-ssh and --ssh-key disagree: drop one of them');
+    return [];
   }
+  if (flags.sshKey?.length) return (await Promise.all(flags.sshKey.map(readPublicKeys))).flat();
+  const { keys, source } = await defaultPublicKeys();
+  if (!keys.length) throw new UsageError('no SSH key to put on the card, and a headless Pi is reached over SSH: give --ssh-key ~/.ssh/id_ed25519.pub (make one with ssh-keygen -t ed25519), or --no-ssh for a card without SSH');
+  process.stderr.write(`pi-prep: no --ssh-key given: root on the Pi accepts ${keys.length} key(s) from ${source}\n`);
   return keys;
 }
 

@@ -153,6 +153,30 @@ describe('pi-prep alpine --root on a running diskless Alpine (boot simulator, ca
     assert.deepEqual(dryAfter, realAfter, 'after the boot: the plan is what ran');
   });
 
+  it('--prepare-only: cgroups, packages, the data partition and persistence, no k0s (k0sctl installs it afterwards)', async () => {
+    const pi = fresh();
+    const prep = (...more: string[]) => runCli(['alpine', '--root', pi.root, '--prepare-only', ...more]);
+    const first = await prep();
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /Boot the Pi with this card/);
+    assert.deepEqual(pi.reboot().errors, []);
+    const second = await prep();
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /Prepared only \(--prepare-only\)/);
+    assert.match(second.stdout, /lbu include \/usr\/local\/bin\/k0s \/etc\/init\.d\/k0sworker && lbu commit -d/, 'says what k0sctl leaves in RAM');
+    assert.ok(!pi.calls().some((c) => c[0] === 'k0s'), 'no k0s');
+    assert.ok(!existsSync(join(pi.root, BIN.slice(1))));
+    assert.match(readFileSync(join(pi.root, 'proc/mounts'), 'utf8'), /\/var\/lib\/k0s ext4/);
+    const again = await prep();
+    assert.match(again.stdout, /already done, 0 changed/);
+    const both = await prep('--join', `@${tokenFile}`);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--prepare-only leaves k0s and the join to k0sctl/);
+    const ready = await run(pi, ['--kubeconfig', tokenFile]);
+    assert.equal(ready.code, 2);
+    assert.match(ready.stderr, /only runs k0s once it boots: drop --kubeconfig/);
+  });
+
   it('formats a data partition an interrupted run left empty, without making another', async () => {
     const pi = fresh();
     execFileSync('sfdisk', ['--append', '--no-reread', '--no-tell-kernel', pi.loop], { input: 'start=139264, size=679936, type=83\n', stdio: ['pipe', 'ignore', 'ignore'] });

@@ -39,7 +39,7 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
     const img = join(work, 'loop.img');
     sh('truncate', ['-s', '640M', img]);
     const dev = attach(img);
-    const r = await runCli(['alpine-sd', dev, '--loop', '--yes', '--tarball', tarball, '--hostname', 'looped']);
+    const r = await runCli(['alpine-sd', dev, '--no-ssh', '--loop', '--yes', '--tarball', tarball, '--hostname', 'looped']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const parts = partitions(dev);
     assert.deepEqual(parts.map((p) => [p.start, p.type, p.bootable]), [[8192, 'c', true], [532480, '83', false]]);
@@ -57,15 +57,15 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
     sh('truncate', ['-s', '600M', img]);
     const dev = attach(img);
     const before = sha256(img);
-    const noLoop = await runCli(['alpine-sd', dev, '--yes', '--tarball', tarball]);
+    const noLoop = await runCli(['alpine-sd', dev, '--no-ssh', '--yes', '--tarball', tarball]);
     assert.equal(noLoop.code, 3, noLoop.stderr);
     assert.match(noLoop.stderr, /loop device: add --loop/);
-    const noYes = await runCli(['alpine-sd', dev, '--loop', '--tarball', tarball]);
+    const noYes = await runCli(['alpine-sd', dev, '--no-ssh', '--loop', '--tarball', tarball]);
     assert.equal(noYes.code, 3, noYes.stderr);
     assert.match(noYes.stderr, /--yes and the device named exactly/);
     const link = join(work, 'alias');
     symlinkSync(dev, link);
-    const viaLink = await runCli(['alpine-sd', link, '--loop', '--yes', '--tarball', tarball]);
+    const viaLink = await runCli(['alpine-sd', link, '--no-ssh', '--loop', '--yes', '--tarball', tarball]);
     assert.equal(viaLink.code, 3, viaLink.stderr);
     assert.match(viaLink.stderr, new RegExp(`run again with ${dev}`));
     assert.equal(sha256(img), before, 'a refused run changed the device');
@@ -75,7 +75,7 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
     const disks = realDisks();
     assert.ok(disks.length > 0, 'lsblk lists no disk');
     for (const d of disks) {
-      const r = await runCli(['alpine-sd', d, '--dry-run', '--tarball', tarball]);
+      const r = await runCli(['alpine-sd', d, '--no-ssh', '--dry-run', '--tarball', tarball]);
       assert.equal(r.code, 3, `${d}: ${r.stderr}`);
       assert.match(r.stderr, /refusing|system disk|not a disk/);
     }
@@ -100,13 +100,13 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
       [notImage, [], /not a disk image.*--force/],
     ];
     for (const [t, extra, why] of cases) {
-      const r = await runCli(['alpine-sd', t, '--dry-run', '--tarball', tarball, ...extra]);
+      const r = await runCli(['alpine-sd', t, '--no-ssh', '--dry-run', '--tarball', tarball, ...extra]);
       assert.equal(r.code, 3, `${t}: ${r.stderr}`);
       assert.match(r.stderr, why, t);
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${t}: ${r.stderr}`);
     }
     assert.equal(execFileSync('cat', [notImage]).toString(), 'my notes, not a disk image\n');
-    const forced = await runCli(['alpine-sd', notImage, '--dry-run', '--force', '--tarball', tarball, '--size', '600M']);
+    const forced = await runCli(['alpine-sd', notImage, '--no-ssh', '--dry-run', '--force', '--tarball', tarball, '--size', '600M']);
     assert.equal(forced.code, 0, forced.stderr);
   });
 

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -73,7 +73,7 @@ describe('pi-prep alpine-sd on an image file', () => {
       assert.equal(got.get(p), h, `${p} differs or is missing on the card`);
     }
     const cmdline = bootFile(img, BOOT.offset, 'cmdline.txt').toString();
-    assert.equal(cmdline, 'modules=loop,squashfs,sd-mod,usb-storage quiet console=tty1 cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n');
+    assert.equal(cmdline, 'modules=loop,squashfs,sd-mod,usb-storage quiet console=serial0,115200 console=tty1 cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n');
     assert.match(bootFile(img, BOOT.offset, 'usercfg.txt').toString(), /arm_64bit=1/);
 
     const ovl = tarListing(bootFile(img, BOOT.offset, 'pi-w1.apkovl.tar.gz'));
@@ -132,5 +132,45 @@ describe('pi-prep alpine-sd on an image file', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(debugfs(img, DATA_OFFSET, 'ls /pi-prep'), /join\.token|k0s\b/);
     assert.match(e2fsck(img, DATA_OFFSET), /k0s-data/);
+  });
+
+  it('names, keys and sizes as people give them: a unique default hostname, the user\'s own keys, GB as on the label', async () => {
+    const home = mkdtempSync(join(work, 'home-'));
+    const base = (img: string, ...more: string[]) => ['alpine-sd', img, '--tarball', tarball, '--dry-run', ...more];
+    // No --ssh-key and no key anywhere: refused with the fix, nothing made.
+    const none = await runCli(base(join(work, 'k0.img'), '--size', '600M'), { env: { HOME: home, SSH_AUTH_SOCK: '' } });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no SSH key to put on the card.*--ssh-key ~\/\.ssh\/id_ed25519\.pub.*--no-ssh/);
+    // The invoking user's ~/.ssh/*.pub, said which; and no two cards share a default host name.
+    mkdirSync(join(home, '.ssh'));
+    writeFileSync(join(home, '.ssh/id_ed25519.pub'), readFileSync(keyFile));
+    writeFileSync(join(home, '.ssh/id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\nnot for the card\n-----END OPENSSH PRIVATE KEY-----\n');
+    const names = new Set<string>();
+    for (const n of [1, 2]) {
+      const r = await runCli(base(join(work, `k${n}.img`), '--size', '600M'), { env: { HOME: home, SSH_AUTH_SOCK: '' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`root on the Pi accepts 1 key\\(s\\) from ${home}/\\.ssh/id_ed25519\\.pub`));
+      const name = /this card is (pi-worker-[0-9a-f]{4})/.exec(r.stderr)?.[1];
+      assert.ok(name, r.stderr);
+      assert.match(r.stdout, new RegExp(`${name}\\.apkovl\\.tar\\.gz: hostname, DHCP, sshd with 1 key`));
+      names.add(name);
+    }
+    assert.equal(names.size, 2, 'two cards, two host names');
+    // A private key given by mistake is refused; a repeatable --ssh-key leaves TARGET alone.
+    const priv = await runCli(['alpine-sd', '--ssh-key', join(home, '.ssh/id_ed25519'), join(work, 'k3.img'), '--tarball', tarball, '--dry-run']);
+    assert.equal(priv.code, 2);
+    assert.match(priv.stderr, /not an OpenSSH public key: give the \.pub file, never the private key/);
+    const two = await runCli(['alpine-sd', '--ssh-key', keyFile, '--ssh-key', keyFile, join(work, 'k4.img'), '--tarball', tarball, '--size', '600M', '--dry-run']);
+    assert.equal(two.code, 0, two.stderr);
+    assert.match(two.stdout, /sshd with 2 key\(s\)/);
+    // --no-ssh: said, and no sshd.
+    const noSsh = await runCli(base(join(work, 'k5.img'), '--size', '600M', '--no-ssh'));
+    assert.equal(noSsh.code, 0, noSsh.stderr);
+    assert.match(noSsh.stdout, /no SSH \(--no-ssh\)/);
+    // 8GB is 8 x 10^9 bytes, as on the card's label (8GiB would be 8.59 GB).
+    const gb = await runCli(base(join(work, 'k6.img'), '--size', '8GB', '--no-ssh', '--json'));
+    assert.equal(gb.code, 0, gb.stderr);
+    assert.match(gb.stdout, /truncate.*--size.*8000000000/s);
+    assert.ok(!existsSync(join(work, 'k6.img')), 'a dry run');
   });
 });

@@ -33,26 +33,26 @@ describe('pi-prep alpine-sd --alpine-version (latest-releases.yaml on a local mi
   it('downloads the alpine-rpi aarch64 entry, checks its SHA-256, caches it, and writes the card', async () => {
     const cache = mkdtempSync(join(work, 'cache-'));
     const img = join(work, 'rel.img');
-    const r = await runCli(['alpine-sd', img, '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/good`, '--size', '600M'], { env: { XDG_CACHE_HOME: cache } });
+    const r = await runCli(['alpine-sd', img, '--no-ssh', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/good`, '--size', '600M'], { env: { XDG_CACHE_HOME: cache } });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.equal(partitions(img).length, 2);
     assert.ok(existsSync(join(cache, 'pi-prep', 'alpine', FILE)));
     const gets = server.requests.filter((p) => p.endsWith(FILE)).length;
-    const again = await runCli(['alpine-sd', img, '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/good`, '--size', '600M'], { env: { XDG_CACHE_HOME: cache } });
+    const again = await runCli(['alpine-sd', img, '--no-ssh', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/good`, '--size', '600M'], { env: { XDG_CACHE_HOME: cache } });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(server.requests.filter((p) => p.endsWith(FILE)).length, gets, 'the cached copy was downloaded again');
   });
 
   it('a checksum mismatch stops the run (exit 1) before anything is written', async () => {
     const img = join(work, 'bad.img');
-    const r = await runCli(['alpine-sd', img, '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/bad`, '--size', '600M'], { env: { XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) } });
+    const r = await runCli(['alpine-sd', img, '--no-ssh', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/bad`, '--size', '600M'], { env: { XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) } });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /does not match its published SHA-256/);
     assert.equal(existsSync(img), false);
   });
 
   it('a version the mirror does not have is bad input (exit 2)', async () => {
-    const r = await runCli(['alpine-sd', join(work, 'x.img'), '--alpine-version', '3.99.0', '--alpine-mirror', `${server.url}/good`, '--dry-run']);
+    const r = await runCli(['alpine-sd', join(work, '--no-ssh', 'x.img'), '--alpine-version', '3.99.0', '--alpine-mirror', `${server.url}/good`, '--dry-run']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /--alpine-version/);
   });

@@ -96,7 +96,7 @@ describe('the npm package, packed, installed with npm install -g, run from elsew
 
   it('alpine-sd onto an image path --dry-run plans the card and writes nothing', async () => {
     const img = join(elsewhere, 'pi.img');
-    const r = await run(['alpine-sd', img, '--dry-run', '--size', '1G', '--tarball', alpineTarball()]);
+    const r = await run(['alpine-sd', img, '--no-ssh', '--dry-run', '--size', '1G', '--tarball', alpineTarball()]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /# pi-prep alpine-sd \(dry run\)/);
     assert.ok(!existsSync(img), 'a dry run creates no image');

@@ -90,6 +90,14 @@ describe('card layout', () => {
   it('parses sizes in binary units and rejects junk', () => {
     assert.equal(parseSize('2G', '--size'), 2 * 1024 * M);
     assert.equal(parseSize('256MiB', '--size'), 256 * M);
+    // A card's label counts in SI units: "8GB" is 8 x 10^9 bytes, smaller than 8 GiB.
+    assert.equal(parseSize('8GB', '--size'), 8e9);
+    assert.equal(parseSize('8gb', '--size'), 8e9);
+    assert.equal(parseSize('8GiB', '--size'), 8 * 1024 * M);
+    assert.equal(parseSize('8G', '--size'), 8 * 1024 * M);
+    assert.equal(parseSize('512B', '--size'), 512);
+    assert.equal(parseSize('1048576', '--size'), M);
+    assert.throws(() => parseSize('8Gi', '--size'), /8GB \(decimal, as on a card's label\)/);
     assert.throws(() => parseSize('lots', '--size'), UsageError);
     assert.throws(() => parseSize('0', '--size'), UsageError);
   });

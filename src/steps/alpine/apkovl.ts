@@ -10,7 +10,7 @@ export type OverlayEntry =
 
 export interface OverlayOptions {
   hostname: string;
-  /** authorized_keys lines for root. */
+  /** authorized_keys lines for root; none: no sshd at all (a card without SSH, asked for with --no-ssh). */
   sshKeys: string[];
   /** Wi-Fi, for wpa_supplicant (wlan0 then gets DHCP too). */
   wifi?: { ssid: string; psk: string; country?: string };
@@ -67,15 +67,19 @@ export function overlayEntries(o: OverlayOptions): OverlayEntry[] {
   file('etc/lbu/lbu.conf', `# pi-prep: where lbu commit saves the overlay\nLBU_BACKUPDIR=\nBACKUP_LIMIT=3\nLBU_MEDIA=${o.lbuMedia}\n`);
   // cgroup v2 only: k0s >= 1.36 refuses the hybrid hierarchy OpenRC uses by default.
   file('etc/rc.conf', 'rc_cgroup_mode="unified"\nrc_cgroup_controllers="cpuset cpu io memory hugetlb pids"\n');
-  file('etc/ssh/sshd_config.d/pi-prep.conf', 'PermitRootLogin prohibit-password\nPasswordAuthentication no\n');
-  dir('root/.ssh', 0o700);
-  file('root/.ssh/authorized_keys', o.sshKeys.map((k) => k.trim()).filter(Boolean).join('\n') + '\n', 0o600);
+  const keys = o.sshKeys.map((k) => k.trim()).filter(Boolean);
+  if (keys.length) {
+    file('etc/ssh/sshd_config.d/pi-prep.conf', 'PermitRootLogin prohibit-password\nPasswordAuthentication no\n');
+    dir('root/.ssh', 0o700);
+    file('root/.ssh/authorized_keys', keys.join('\n') + '\n', 0o600);
+  }
   if (o.wifi) {
     const country = o.wifi.country ? `country=${o.wifi.country}\n` : '';
     dir('etc/wpa_supplicant');
     file('etc/wpa_supplicant/wpa_supplicant.conf', `${country}network={\n\tssid=${JSON.stringify(o.wifi.ssid)}\n\tpsk=${wpaPsk(o.wifi.psk, o.wifi.ssid)}\n}\n`, 0o600);
   }
   const levels: Record<Runlevel, string[]> = { ...BASE_RUNLEVELS };
+  if (!keys.length) levels.default = levels.default.filter((svc) => svc !== 'sshd');
   for (const [lvl, svcs] of Object.entries(o.services ?? {}) as [Runlevel, string[]][]) levels[lvl] = [...levels[lvl], ...svcs];
   if (o.wifi) levels.boot = [...levels.boot, 'wpa_supplicant'];
   for (const [lvl, svcs] of Object.entries(levels) as [Runlevel, string[]][]) {
