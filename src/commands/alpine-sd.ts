@@ -40,9 +40,7 @@ export interface AlpineSdFlags extends CommonFlags, JoinFlags {
  * same name. Without --hostname each card gets its own (pi-worker-<4 random hex digits>), said up front.
  */
 function defaultHostname(): string {
-  const name = `pi-worker-${randomBytes(2).toString('hex')}`;
-  process.stderr.write(`pi-prep: no --hostname given: this card is ${name}\n`);
-  return name;
+  return `pi-worker-${randomBytes(2).toString('hex')}`;
 }
 
 /** `pi-prep alpine-sd TARGET`: a card or image file that boots a Pi into Alpine and joins k0s. */
@@ -51,7 +49,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const hostname = flags.hostname ?? defaultHostname();
   if (!isHostname(hostname)) throw new UsageError(`--hostname ${hostname} is not a host name: use letters, digits and dashes, e.g. --hostname pi-worker-1`);
   if (flags.tarball && flags.alpineVersion) throw new UsageError('give --tarball or --alpine-version, not both');
-  const sshKeys = await sshKeysFor(flags);
+  const { keys: sshKeys, source: keySource } = await sshKeysFor(flags);
   const size = parseSize(flags.size ?? '2G', '--size');
   const bootBytes = parseSize(flags.bootSize ?? '256M', '--boot-size');
   const dataBytes = flags.dataSize ? parseSize(flags.dataSize, '--data-size') : undefined;
@@ -76,6 +74,9 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     throw err;
   }
   const layout = planLayout(card.bytes, bootBytes, dataBytes);
+  // Said once the card is known to be fine: a refusal stays one line.
+  if (!flags.hostname) process.stderr.write(`pi-prep: no --hostname given: this card is ${hostname}\n`);
+  if (keySource) process.stderr.write(`pi-prep: no --ssh-key given: root on the Pi accepts ${sshKeys.length} key(s) from ${keySource}\n`);
   const unmount = card.kind === 'device' ? card.verdict.mounts.map((m) => m.mountpoint) : [];
   if (card.kind === 'device') {
     process.stderr.write(`pi-prep: ${card.path}: ${card.verdict.model}, ${formatSize(card.bytes)}, ${card.verdict.reason}\n`);
@@ -105,16 +106,15 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
  * A headless card is reachable only over SSH: --ssh-key, else the invoking user's keys (said which),
  * else a refusal with the fix. --no-ssh asks for a card without SSH on purpose.
  */
-async function sshKeysFor(flags: AlpineSdFlags): Promise<string[]> {
+async function sshKeysFor(flags: AlpineSdFlags): Promise<{ keys: string[]; source?: string }> {
   if (flags.ssh === false) {
     if (flags.sshKey?.length) throw new UsageError('--no-ssh and --ssh-key disagree: drop one of them');
-    return [];
+    return { keys: [] };
   }
-  if (flags.sshKey?.length) return (await Promise.all(flags.sshKey.map(readPublicKeys))).flat();
-  const { keys, source } = await defaultPublicKeys();
-  if (!keys.length) throw new UsageError('no SSH key to put on the card, and a headless Pi is reached over SSH: give --ssh-key ~/.ssh/id_ed25519.pub (make one with ssh-keygen -t ed25519), or --no-ssh for a card without SSH');
-  process.stderr.write(`pi-prep: no --ssh-key given: root on the Pi accepts ${keys.length} key(s) from ${source}\n`);
-  return keys;
+  if (flags.sshKey?.length) return { keys: (await Promise.all(flags.sshKey.map(readPublicKeys))).flat() };
+  const found = await defaultPublicKeys();
+  if (!found.keys.length) throw new UsageError('no SSH key to put on the card, and a headless Pi is reached over SSH: give --ssh-key ~/.ssh/id_ed25519.pub (make one with ssh-keygen -t ed25519), or --no-ssh for a card without SSH');
+  return found;
 }
 
 /**

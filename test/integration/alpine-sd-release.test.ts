@@ -52,7 +52,7 @@ describe('pi-prep alpine-sd --alpine-version (latest-releases.yaml on a local mi
   });
 
   it('a version the mirror does not have is bad input (exit 2)', async () => {
-    const r = await runCli(['alpine-sd', join(work, '--no-ssh', 'x.img'), '--alpine-version', '3.99.0', '--alpine-mirror', `${server.url}/good`, '--dry-run']);
+    const r = await runCli(['alpine-sd', join(work, 'x.img'), '--no-ssh', '--alpine-version', '3.99.0', '--alpine-mirror', `${server.url}/good`, '--dry-run']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /--alpine-version/);
   });
