@@ -22,7 +22,8 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
     if (flags.json) printJson(recipe.name.split(' ')[0] as JsonKind, report.ok, report);
     else if (flags.quiet) return report.ok ? ExitCode.ok : ExitCode.failed;
     else if (dryRun || flags.verbose) process.stdout.write(renderMarkdown(report));
-    else process.stdout.write(summaryLine(report) + '\n');
+    // What to do next (boot the card, write the image, how to reach the node) is said without --verbose too.
+    else process.stdout.write([summaryLine(report), ...report.notes.map((n) => `- ${n}`)].join('\n') + '\n');
     return report.ok ? ExitCode.ok : ExitCode.failed;
   } catch (err) {
     if (err instanceof RecipeFailed) {
