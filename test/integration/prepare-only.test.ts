@@ -1,9 +1,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls } from '../helpers/fixture-root.js';
+import { bootRpiOs } from '../helpers/pi-sim/rpios-boot.js';
 import { runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { kernelConfig } from '../helpers/k0s-release.js';
@@ -20,7 +20,7 @@ describe('--prepare-only (prepare here, install with k0sctl)', () => {
     const first = await runCli(['rpios', '--root', root, '--prepare-only', '--verbose', '--kernel-repo', '/nonexistent/linux']);
     assert.equal(first.code, 0, first.stderr + first.stdout);
     assert.match(readFileSync(join(root, 'boot/firmware/cmdline.txt'), 'utf8'), new RegExp(`^${BOOKWORM_CMDLINE.trimEnd()} cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n$`));
-    execFileSync('chroot', [root, '/sbin/reboot']); // the user reboots the Pi
+    bootRpiOs(root, 'pi4'); // the user reboots the Pi
     const second = await runCli(['rpios', '--root', root, '--prepare-only', '--verbose', '--kernel-repo', '/nonexistent/linux']);
     assert.equal(second.code, 0, second.stderr + second.stdout);
     assert.match(second.stdout, /\[x\] After the reboot: kernel, cgroups and CFS bandwidth verified/);
