@@ -45,7 +45,12 @@ export function firstBootScript(o: FirstBootOptions): string {
   const maxDelay = o.maxDelay ?? 300;
   const join = o.join
     ? `
-# 4. the controller answers (k0s would retry too, but silently)
+# 4. the data partition (localmount) holds k0s and the token
+until [ -x "$K0S" ] && [ -s "$TOKEN" ]; do
+	retry failed "no k0s or join token under /media/k0s-data: is the k0s-data partition mounted? (see /etc/fstab, dmesg)"
+done
+
+# 5. the controller answers (k0s would retry too, but silently)
 server=$(base64 -d < "$TOKEN" 2>/dev/null | gunzip 2>/dev/null | sed -n 's/^ *server: *//p' | head -n 1)
 hostport=\${server#*://}; hostport=\${hostport%%/*}
 port=\${hostport##*:}; host=\${hostport%:*}; host=\${host#[}; host=\${host%]}
@@ -54,7 +59,7 @@ until nc -w 5 "$host" "$port" </dev/null >>"$LOG" 2>&1; do
 	retry waiting-controller "the controller $server does not answer"
 done
 
-# 5. the worker, the init system's way (k0s start is unreliable on OpenRC: k0s issue 4212)
+# 6. the worker, the init system's way (k0s start is unreliable on OpenRC: k0s issue 4212)
 ln -sf "$K0S" /usr/local/bin/k0s
 until [ -e /etc/init.d/k0sworker ] || "$K0S" install worker --token-file "$TOKEN" >>"$LOG" 2>&1; do
 	retry failed "k0s install worker failed"
@@ -129,7 +134,7 @@ apk cache sync >>"$LOG" 2>&1
 mount -o remount,ro "$MEDIA"
 ${join}
 
-# 6. done: off the default runlevel, and everything saved for the next boots
+# 7. done: off the default runlevel, and everything saved for the next boots
 until rc-update del ${FIRST_BOOT_SERVICE} default >>"$LOG" 2>&1 || [ ! -e /etc/runlevels/default/${FIRST_BOOT_SERVICE} ]; do
 	retry failed "rc-update del ${FIRST_BOOT_SERVICE} failed"
 done
