@@ -6,6 +6,10 @@ export interface Route {
   /** Send fewer bytes than Content-Length says, then close. */
   truncateTo?: number;
   status?: number;
+  /** No Content-Length; send `body` over and over until the client goes away. */
+  endless?: boolean;
+  /** Send this many bytes of `body` (Content-Length says all of it), then nothing, never closing. */
+  stallAfter?: number;
 }
 
 /** A real HTTP server on 127.0.0.1 that records every path it was asked for. */
@@ -25,9 +29,22 @@ export class TestHttpServer {
         return;
       }
       const body = Buffer.from(route.body);
+      if (route.endless) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const more = () => {
+          while (!res.destroyed && res.write(body));
+          if (!res.destroyed) res.once('drain', more);
+        };
+        more();
+        return;
+      }
       res.writeHead(route.status ?? 200, { 'content-length': body.length, 'content-type': 'application/octet-stream' });
       if (route.truncateTo !== undefined) {
         res.write(body.subarray(0, route.truncateTo), () => res.destroy());
+        return;
+      }
+      if (route.stallAfter !== undefined) {
+        res.write(body.subarray(0, route.stallAfter));
         return;
       }
       res.end(body);
