@@ -1,3 +1,4 @@
+import { onInterrupt } from '../core/cleanup.js';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const k0s = join_ ? await resolveForArch(join_.source, 'arm64', Boolean(flags.dryRun)) : undefined;
   if (!flags.dryRun) await sweepStaleWork();
   const work = await mkdtemp(join(tmpdir(), WORK_PREFIX));
+  const forgetWork = onInterrupt(() => removeWork(work));
   await writeFile(join(work, 'pid'), String(process.pid));
   const opts: AlpineSdOptions = {
     card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
@@ -83,6 +85,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     return await executeRecipe(alpineSdRecipe(opts), target, flags);
   } finally {
     await removeWork(work);
+    forgetWork();
   }
 }
 

@@ -34,13 +34,19 @@ export type HandledSignal = keyof typeof SIGNAL_EXIT;
  * SIGINT/SIGTERM/SIGHUP: one line, the same cleanup as a failure, then the conventional exit code.
  * A second signal while cleaning up exits at once.
  */
+let stopping: HandledSignal | undefined;
+
+/** The signal the run is stopping for, if any. */
+export function stoppedBy(): HandledSignal | undefined {
+  return stopping;
+}
+
 export function exitOnSignals(write: (line: string) => void = (l) => process.stderr.write(l)): void {
-  let stopping = false;
   for (const sig of Object.keys(SIGNAL_EXIT) as HandledSignal[]) {
     process.on(sig, () => {
       const code = SIGNAL_EXIT[sig];
       if (stopping) process.exit(code);
-      stopping = true;
+      stopping = sig;
       write(`pi-prep: stopped by ${sig}: temporary files removed; run the same command again to finish\n`);
       void runCleanups().finally(() => process.exit(code));
     });
