@@ -1,3 +1,4 @@
+import { pidAlive } from '../core/pid.js';
 import { onInterrupt } from '../core/cleanup.js';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -150,10 +151,6 @@ async function sweepStaleWork(): Promise<void> {
     if ((await stat(dir).catch(() => undefined))?.uid !== process.getuid?.()) continue; // only our own
     const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => NaN));
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      await rm(dir, { recursive: true, force: true });
-    }
+    if (!pidAlive(pid)) await rm(dir, { recursive: true, force: true });
   }
 }

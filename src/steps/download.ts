@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { PiPrepError, TaskFailedError, UsageError } from '../core/errors.js';
 import { onInterrupt } from '../core/cleanup.js';
+import { pidAlive } from '../core/pid.js';
 
 /** A body that sends nothing for this long is given up (the whole download may take any time). */
 export const IDLE_TIMEOUT_MS = 60_000;
@@ -127,22 +128,13 @@ export interface VerifiedDownload {
 /** `<dest>.<pid>-<8 hex>.part`: the writer's pid, so a later run can tell a dead run's leftover. */
 const PART = /\.(\d+)-[0-9a-f]{8}\.part$/;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Remove the temp files of downloads whose process is gone (killed, crashed, powered off). */
 export async function sweepStaleParts(dir: string): Promise<void> {
   const { readdir, rm } = await import('node:fs/promises');
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     const m = PART.exec(name);
-    if (m && !alive(Number(m[1]))) await rm(`${dir}/${name}`, { force: true });
+    if (m && !pidAlive(Number(m[1]))) await rm(`${dir}/${name}`, { force: true });
   }
 }
 
