@@ -299,6 +299,8 @@ export class SshTarget implements Target {
     const a: string[] = [];
     for (const o of this.opts.options ?? []) a.push('-o', o);
     a.push('-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR');
+    // A frozen peer (power cut, cable pulled) is given up after about 45 s instead of never.
+    a.push('-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=3');
     if (socketDir) a.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${socketDir}/%C`, '-o', 'ControlPersist=300');
     else a.push('-o', 'ControlMaster=no', '-o', 'ControlPath=none');
     if (this.opts.port) a.push('-p', String(this.opts.port));

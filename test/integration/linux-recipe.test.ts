@@ -88,6 +88,17 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     });
   }
 
+  it('a k0s status that never returns is cut off within --wait-timeout instead of hanging the run', async () => {
+    const root = workerRoot('amd64');
+    roots.push(root);
+    const { k0sStandIn } = await import('../helpers/k0s-standin.js');
+    const hung = join(work, 'k0s-hung-status');
+    writeFileSync(hung, k0sStandIn(TAG).replace(/  status\)[\s\S]*?fi ;;\n/, '  status) exec sleep 2147483647 ;;\n'), { mode: 0o755 });
+    const r = await runCli(['linux', '--root', root, '--join', `@${tokenFile}`, '--k0s-binary', hung, '--wait-timeout', '1'], { env: env() });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(standInCalls(root).filter((c) => c[1] !== 'status').map((c) => c[1]), ['install', 'start']);
+  });
+
   it('dry run prints the exact plan and changes nothing', async () => {
     const root = workerRoot('arm64');
     roots.push(root);

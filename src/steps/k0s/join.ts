@@ -8,6 +8,10 @@ import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from '.
 import type { JoinToken } from './token.js';
 
 export const TOKEN_FILE = '/etc/k0s/k0stoken';
+/** One `k0s status` answers in well under a second; one that takes this long is hung. */
+const STATUS_TIMEOUT_MS = 30_000;
+/** `k0s install` / `k0s start` (systemctl, rc-service) on a slow SD card: minutes at most. */
+const COMMAND_TIMEOUT_MS = 5 * 60_000;
 export const K0S_BIN = '/usr/local/bin/k0s';
 
 export interface JoinOptions {
@@ -55,6 +59,9 @@ export async function resolveForArch(source: K0sSourceOptions, arch: K0sArch, dr
 export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
   const bin = opts.binPath ?? K0S_BIN;
   const tokenFile = opts.tokenFile ?? TOKEN_FILE;
+  const waitSeconds = opts.waitSeconds ?? 120;
+  // A hung `k0s status` (a wedged node) must not hang the run: no call outlives --wait-timeout.
+  const statusMs = Math.min(STATUS_TIMEOUT_MS, waitSeconds * 1000);
   const k0s = (...args: string[]) => [bin, ...args];
 
   const tasks: Task[] = [];
@@ -106,21 +113,21 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         return f ? done(`${f} exists`) : todo('no k0sworker service yet');
       },
       async apply(ctx) {
-        await ctx.target.run(k0s('install', 'worker', '--token-file', tokenFile));
+        await ctx.target.run(k0s('install', 'worker', '--token-file', tokenFile), { timeoutMs: COMMAND_TIMEOUT_MS });
       },
     },
     {
       id: 'k0s-start',
       title: 'k0s worker running',
       async check(ctx) {
-        const st = await ctx.target.run(k0s('status'), { readOnly: true, allowFailure: true }).catch(() => undefined);
+        const st = await ctx.target.run(k0s('status'), { readOnly: true, allowFailure: true, timeoutMs: statusMs }).catch(() => undefined);
         if (st?.exitCode === 0) return done(statusSummary(st.stdout));
         return todo('k0s status says it is not running');
       },
       async apply(ctx) {
-        await ctx.target.run(k0s('start'));
+        await ctx.target.run(k0s('start'), { timeoutMs: COMMAND_TIMEOUT_MS });
         if (ctx.dryRun || !ctx.target.liveServices) return;
-        await waitRunning(ctx, k0s('status'), opts.waitSeconds ?? 120);
+        await waitRunning(ctx, k0s('status'), waitSeconds);
       },
     },
   );
@@ -136,7 +143,8 @@ function statusSummary(stdout: string): string {
 async function waitRunning(ctx: RunContext, argv: string[], seconds: number): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
-    const st = await ctx.target.run(argv, { readOnly: true, allowFailure: true });
+    const left = Math.max(1000, deadline - Date.now());
+    const st = await ctx.target.run(argv, { readOnly: true, allowFailure: true, timeoutMs: Math.min(STATUS_TIMEOUT_MS, left) });
     if (st.exitCode === 0) return ctx.log(statusSummary(st.stdout));
     if (Date.now() >= deadline) {
       throw new TaskFailedError(`k0s did not report running within ${seconds}s: see \`journalctl -u k0sworker\` or /var/log/k0sworker.log on the node, or raise --wait-timeout`);
