@@ -1,11 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { LocalTarget } from '../../src/targets/local-target.js';
-import { recheckCard, resolveCard } from '../../src/steps/disk/card-target.js';
+import { prepareImage, recheckCard, resolveCard } from '../../src/steps/disk/card-target.js';
+import { runCli } from '../helpers/cli.js';
+import { alpineTarball } from '../helpers/card-inspect.js';
 import { RefusedError } from '../../src/core/errors.js';
 
 const opts = { size: 64 * 1024 * 1024 };
@@ -54,5 +56,59 @@ describe('alpine-sd re-checks its target right before the first write', () => {
       execFileSync('losetup', ['-d', loop]);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a link that appears at a new image path after the checks is never followed: the file it points to keeps every byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pi-prep-recheck-'));
+    try {
+      const img = join(dir, 'new.img');
+      const t = new LocalTarget();
+      const card = await resolveCard(t, img, opts);
+      // The world changes while the tarball is read: someone plants a link to a big file.
+      const victim = join(dir, 'victim');
+      writeFileSync(victim, Buffer.alloc(1024 * 1024, 1));
+      symlinkSync(victim, img);
+      await assert.rejects(prepareImage(card), (err: Error) => err instanceof RefusedError && /changed since it was checked/.test(err.message));
+      assert.equal(statSync(victim).size, 1024 * 1024);
+      assert.ok(readFileSync(victim).every((b) => b === 1));
+      assert.ok(lstatSync(img).isSymbolicLink());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a new image is created by pi-prep itself, and the re-check compares its device and inode', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pi-prep-recheck-'));
+    try {
+      const img = join(dir, 'new.img');
+      const t = new LocalTarget();
+      const card = await resolveCard(t, img, opts);
+      await prepareImage(card);
+      assert.equal(statSync(img).size, opts.size);
+      await recheckCard(t, img, card, opts);
+      // Swapped for another plain file (not a link): still not the file pi-prep created.
+      renameSync(img, join(dir, 'moved.img'));
+      truncateSync((writeFileSync(img, ''), img), opts.size);
+      await assert.rejects(recheckCard(t, img, card, opts), /changed since it was checked/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe('a typo under /dev, however spelled, is refused (exit 3) and creates nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pi-prep-devtypo-'));
+    symlinkSync('/dev', join(dir, 'devlink'));
+    const spellings: [string, string | undefined][] = [
+      ['//dev/sdzz', undefined], ['/./dev/sdzz', undefined], ['/dev//sdzz', undefined], ['../dev/sdzz', '/tmp'], [join(dir, 'devlink', 'sdzz'), undefined],
+    ];
+    for (const [given, cwd] of spellings) {
+      it(`${given}${cwd ? ` from ${cwd}` : ''}`, async () => {
+        const r = await runCli(['alpine-sd', given, '--tarball', alpineTarball(), '--size', '64M'], { cwd });
+        assert.equal(r.code, 3, r.stderr + r.stdout);
+        assert.match(r.stderr, /^pi-prep: .*\/dev\/sdzz does not exist: run `pi-prep disks` to see the cards this machine has\n$/);
+        assert.equal(existsSync('/dev/sdzz'), false);
+      });
+    }
+    it('cleans up', () => rmSync(dir, { recursive: true, force: true }));
   });
 });
