@@ -83,7 +83,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
   try {
-    return await executeRecipe(alpineSdRecipe(opts), target, flags);
+    return await executeRecipe(alpineSdRecipe(opts), target, flags, card.path);
   } finally {
     await removeWork(work);
     forgetWork();

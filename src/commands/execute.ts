@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { ExitCode } from '../core/errors.js';
+import { lockTarget } from '../core/target-lock.js';
 import { renderJson, renderMarkdown, summaryLine } from '../core/plan.js';
 import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
 import type { Recipe } from '../core/task.js';
@@ -7,11 +8,14 @@ import type { Target } from '../targets/target.js';
 import { writableFileArg, type CommonFlags } from './options.js';
 
 /** Run a recipe the way every command does: checklist for dry runs, progress otherwise. */
-export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags): Promise<number> {
+export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags, lockKey = target.label): Promise<number> {
   if (flags.logFile) await writableFileArg(flags.logFile, '--log-file');
   const log = logSink(flags);
   const dryRun = Boolean(flags.dryRun);
+  // A dry run changes nothing: it may look while another run works.
+  let unlock = () => undefined as void;
   try {
+    if (!dryRun) unlock = lockTarget(lockKey, lockKey);
     const report = await runRecipe(recipe, target, {
       dryRun,
       renderer: defaultRenderer(dryRun || Boolean(flags.json)),
@@ -29,6 +33,7 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
     }
     throw err;
   } finally {
+    unlock();
     await target.close();
   }
 }

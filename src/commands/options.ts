@@ -1,4 +1,4 @@
-import { access, constants, stat } from 'node:fs/promises';
+import { access, constants, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
@@ -46,7 +46,8 @@ export async function targetFrom(flags: CommonFlags): Promise<Target> {
     const st = await stat(flags.root).catch(() => undefined);
     if (!st?.isDirectory()) throw new UsageError(`--root ${flags.root} is not a directory: give the mount point of the root filesystem`);
     const { RootTarget } = await import('../targets/root-target.js');
-    return new RootTarget(flags.root);
+    // One name per directory, for the lock: a root reached through a link is the same root.
+    return new RootTarget(await realpath(flags.root));
   }
   const { LocalTarget } = await import('../targets/local-target.js');
   return new LocalTarget();

@@ -5,16 +5,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '../helpers/until.js';
 import { CLI } from '../helpers/cli.js';
 import { TestHttpServer } from '../helpers/http-server.js';
 import { alpineTarball } from '../helpers/card-inspect.js';
 
 const FILE = 'alpine-rpi-3.21.2-aarch64.tar.gz';
-
-/** Wait for a recorded point of the run (a file appearing), checking between event-loop turns. */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}
 
 describe('signals end a run with the conventional code, one line and the cleanup of a failure', () => {
   let server: TestHttpServer;
@@ -49,7 +45,7 @@ describe('signals end a run with the conventional code, one line and the cleanup
       const exited = new Promise<number | null>((r) => child.on('close', (c, s) => r(c ?? (s ? -1 : null))));
       const alpineCache = join(cache, 'pi-prep', 'alpine');
       const parts = () => (existsSync(alpineCache) ? readdirSync(alpineCache).filter((n) => n.endsWith('.part')) : []);
-      await until(() => parts().length > 0 && readdirSync(tmp).some((n) => n.startsWith('pi-prep-sd-')));
+      await until(() => parts().length > 0 && readdirSync(tmp).some((n) => n.startsWith('pi-prep-sd-')), exited);
       child.kill(sig);
       assert.equal(await exited, code, stderr);
       assert.equal(stderr, `pi-prep: stopped by ${sig}: temporary files removed; run the same command again to finish\n`);
