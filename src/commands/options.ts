@@ -1,5 +1,5 @@
 import { access, constants, realpath, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
 import { readJoinArg } from '../steps/k0s/token.js';
@@ -76,6 +76,8 @@ export async function joinOptionsFrom(flags: JoinFlags, required: boolean, comma
 
 /** A file pi-prep will write (--log-file, -o): its directory must exist and be writable, checked before anything runs. */
 export async function writableFileArg(path: string, flag: string): Promise<void> {
+  const existing = await stat(path).catch(() => undefined);
+  if (existing && !existing.isFile()) throw new UsageError(`${flag} ${path} is a ${existing.isDirectory() ? 'directory' : 'special file'}: give a file path, e.g. ${flag} ${join(path, 'pi-prep.log')}`);
   const dir = dirname(resolve(path));
   const ok = (await stat(dir).catch(() => undefined))?.isDirectory() && (await access(dir, constants.W_OK).then(() => true, () => false));
   if (!ok) throw new UsageError(`${flag} ${path}: ${dir} is not a writable directory: create it or pick another path`);

@@ -59,6 +59,7 @@ export async function resolveForArch(source: K0sSourceOptions, arch: K0sArch, dr
 export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
   const bin = opts.binPath ?? K0S_BIN;
   const tokenFile = opts.tokenFile ?? TOKEN_FILE;
+  const tokenDir = posix.dirname(tokenFile);
   const waitSeconds = opts.waitSeconds ?? 120;
   // A hung `k0s status` (a wedged node) must not hang the run: no call outlives --wait-timeout.
   const statusMs = Math.min(STATUS_TIMEOUT_MS, waitSeconds * 1000);
@@ -89,8 +90,10 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
       async check(ctx) {
         const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
         const st = await ctx.target.stat(tokenFile);
+        const dir = await ctx.target.stat(tokenDir);
         const joined = have !== undefined && (await installedService(ctx.target)) !== undefined;
         if (st && st.mode !== 0o600 && (have === opts.token.raw || joined)) return todo(`${tokenFile} is mode ${st.mode.toString(8)}: make it 0600`);
+        if (dir && dir.mode !== 0o700 && (have === opts.token.raw || joined)) return todo(`${tokenDir} is mode ${dir.mode.toString(8)}: make it 0700`);
         if (have === opts.token.raw) return done(`token for ${opts.token.server} in place`);
         // k0s re-reads the token file while running (k0s issue 7202): never replace it after a join.
         if (joined) return done('node already joined: token file left as it is');
@@ -99,9 +102,11 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
       async apply(ctx) {
         const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
         if (have !== undefined && (have === opts.token.raw || (await installedService(ctx.target)))) {
-          return ctx.target.chmod(tokenFile, 0o600); // the contents stay: only the mode was wrong
+          // The contents stay: only the modes were wrong, the directory's as much as the file's.
+          await ctx.target.chmod(tokenDir, 0o700);
+          return ctx.target.chmod(tokenFile, 0o600);
         }
-        await ctx.target.mkdir(posix.dirname(tokenFile), 0o700);
+        await ctx.target.mkdir(tokenDir, 0o700);
         await ctx.target.writeFile(tokenFile, opts.token.raw + '\n', { mode: 0o600, secret: true });
       },
     },
