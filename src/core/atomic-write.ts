@@ -1,4 +1,5 @@
-import { open, rename, copyFile, unlink, stat, chmod, readdir } from 'node:fs/promises';
+import { open, rename, copyFile, unlink, stat, lstat, chmod, readdir } from 'node:fs/promises';
+import { RefusedError } from './errors.js';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { onInterrupt } from './cleanup.js';
@@ -61,7 +62,10 @@ export async function atomicCopy(src: string, path: string, mode?: number): Prom
 export async function backupOnce(path: string): Promise<string | undefined> {
   const bak = path + BACKUP_SUFFIX;
   if (!(await stat(path).catch(() => undefined))) return undefined;
-  if (await stat(bak).catch(() => undefined)) return bak;
+  const have = await lstat(bak).catch(() => undefined);
+  // Only a plain file is pi-prep's backup: a planted link would stand in for it and hide the original.
+  if (have && !have.isFile()) throw new RefusedError(`${bak} is a ${have.isSymbolicLink() ? 'symlink' : 'directory or special file'}, not pi-prep's backup: remove it, then run again`);
+  if (have) return bak;
   await atomicCopy(path, bak);
   return bak;
 }

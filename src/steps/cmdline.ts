@@ -4,6 +4,8 @@ import { done, todo, type Task } from '../core/task.js';
 /** The seed's flags. cgroup_enable=memory is the one that matters on current kernels (facts.md). */
 export const CGROUP_FLAGS = ['cgroup_enable=cpuset', 'cgroup_enable=memory', 'cgroup_memory=1'] as const;
 const DISABLE_MEMORY = 'cgroup_disable=memory';
+/** arm64 COMMAND_LINE_SIZE is 2048 with the final NUL: the kernel cuts what goes past it. */
+const MAX_CMDLINE = 2047;
 
 /**
  * Add the cgroup flags to a cmdline.txt, drop cgroup_disable=memory, and keep every other
@@ -70,15 +72,21 @@ export function cmdlineTask(path: () => Promise<string>): Task {
     title: 'cgroup flags in cmdline.txt',
     async check(ctx) {
       const p = await path();
-      const text = (await ctx.target.readFile(p))?.toString('utf8');
+      const text = (await ctx.target.readFile(p))?.toString('latin1');
       if (text === undefined) throw new TaskFailedError(`${p} not found on ${ctx.target.label}: is the boot partition mounted?`);
       const problems = cmdlineProblems(text);
-      return problems.length === 0 ? done(`${p} has ${CGROUP_FLAGS.join(' ')}`) : todo(`${p}: ${problems.join(', ')}`);
+      if (problems.length === 0) return done(`${p} has ${CGROUP_FLAGS.join(' ')}`);
+      const line = patchCmdline(text).split('\n')[0]!.replace(/\r$/, '');
+      if (line.length > MAX_CMDLINE) {
+        throw new TaskFailedError(`with the cgroup flags the kernel command line in ${p} would be ${line.length} bytes, more than the kernel's ${MAX_CMDLINE}: remove parameters you do not need, then run again`);
+      }
+      return todo(`${p}: ${problems.join(', ')}`);
     },
     async apply(ctx) {
       const p = await path();
-      const text = (await ctx.target.readFile(p))!.toString('utf8');
-      await ctx.target.writeFile(p, patchCmdline(text), { backup: true });
+      // latin1: one character per byte, so bytes that are not UTF-8 come back as they were.
+      const text = (await ctx.target.readFile(p))!.toString('latin1');
+      await ctx.target.writeFile(p, Buffer.from(patchCmdline(text), 'latin1'), { backup: true });
     },
   };
 }

@@ -173,4 +173,36 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       assert.equal(treeHash(root), h);
     });
   }
+
+  it('a cmdline.txt byte that is not UTF-8 is kept as it was, not rewritten as U+FFFD', async () => {
+    const root = piRoot({ board: 'pi4' });
+    roots.push(root);
+    const original = Buffer.concat([Buffer.from(BOOKWORM_CMDLINE.trimEnd() + ' label=caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    writeFileSync(join(root, 'boot/firmware/cmdline.txt'), original);
+    const res = await runCli(args(root), { env: env() });
+    assert.equal(res.code, 0, res.stderr);
+    const want = Buffer.concat([original.subarray(0, original.length - 1), Buffer.from(' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n')]);
+    assert.deepEqual(readFileSync(join(root, 'boot/firmware/cmdline.txt')), want);
+    assert.deepEqual(readFileSync(join(root, 'boot/firmware/cmdline.txt.pi-prep.bak')), original);
+  });
+
+  it('refuses flags that would push cmdline.txt past the kernel\'s 2048-byte command line, changing nothing', async () => {
+    const root = piRoot({ board: 'pi4', cmdline: BOOKWORM_CMDLINE.trimEnd() + ' ' + 'x'.repeat(2000 - BOOKWORM_CMDLINE.length) + '\n' });
+    roots.push(root);
+    const h = treeHash(root);
+    const res = await runCli(args(root), { env: env() });
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /with the cgroup flags the kernel command line in \/boot\/firmware\/cmdline\.txt would be \d+ bytes, more than the kernel's 2047: remove parameters you do not need, then run again/);
+    assert.equal(treeHash(root), h);
+  });
+
+  it('a planted cmdline.txt.pi-prep.bak symlink is refused instead of standing in for the backup', async () => {
+    const root = piRoot({ board: 'pi4' });
+    roots.push(root);
+    symlinkSync('/dev/null', join(root, 'boot/firmware/cmdline.txt.pi-prep.bak'));
+    const res = await runCli(args(root), { env: env() });
+    assert.equal(res.code, 3, res.stderr);
+    assert.match(res.stderr, /\/boot\/firmware\/cmdline\.txt\.pi-prep\.bak is a symlink, not pi-prep's backup: remove it, then run again/);
+    assert.equal(readFileSync(join(root, 'boot/firmware/cmdline.txt'), 'utf8'), BOOKWORM_CMDLINE);
+  });
 });
