@@ -17,7 +17,7 @@ export function patchCmdline(text: string): string {
   const line = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
   const rest = nl === -1 ? '' : text.slice(nl);
   // Split keeping the separators, so untouched parameters and spacing stay as they were.
-  let parts = line.split(/(\s+)/).filter((p) => p !== '');
+  let parts = split(line);
   parts = dropToken(parts, DISABLE_MEMORY);
   const dashes = parts.indexOf('--');
   // Only parameters before `--` are the kernel's; a flag after it is init's and does not count.
@@ -34,12 +34,20 @@ export function patchCmdline(text: string): string {
 
 /** What is still wrong with a cmdline, for check and plans. */
 export function cmdlineProblems(text: string): string[] {
-  const all = (text.split('\n')[0] ?? '').split(/\s+/).filter(Boolean);
+  const all = split(text.split('\n')[0] ?? '').filter((p) => !/^\s+$/.test(p));
   const dashes = all.indexOf('--');
   const params = new Set(dashes === -1 ? all : all.slice(0, dashes));
   const problems = CGROUP_FLAGS.filter((f) => !params.has(f)).map((f) => `${f} missing`);
   if (all.includes(DISABLE_MEMORY)) problems.push(`${DISABLE_MEMORY} present`);
   return problems;
+}
+
+/**
+ * Parameters and the whitespace between them, as the kernel splits them: a double-quoted stretch
+ * (`foo="a -- b"`) belongs to its parameter, spaces and `--` included.
+ */
+function split(line: string): string[] {
+  return line.match(/\s+|(?:"[^"]*"?|[^\s"]+)+/g) ?? [];
 }
 
 function dropToken(parts: string[], token: string): string[] {
