@@ -74,6 +74,23 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     });
   }
 
+  it('a full scratch disk during extraction is one line (exit 1), the scratch directory goes, the card is untouched', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const mnt = mkdtempSync(join(tmpdir(), 'pi-prep-fulltmp-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'pi-prep-test', mnt]);
+    try {
+      const img = join(work, 'full-scratch.img');
+      const r = await runCli(['alpine-sd', img, '--tarball', alpineTarball(), '--size', '600M'], { env: { TMPDIR: mnt } });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^pi-prep: no space left in \S+ while extracting \S+ \(\d+ bytes written\): free space there or set TMPDIR to a larger disk; nothing was written to the card\n$/);
+      assert.deepEqual(readdirSync(mnt), []);
+      assert.equal(existsSync(img), false);
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true });
+    }
+  });
+
   it('kill -9 during the write leaves no valid partition table; a re-run completes', async () => {
     const tarball = alpineTarball();
     const img = join(work, 'killed.img');
