@@ -28,7 +28,8 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
   } catch (err) {
     if (err instanceof RecipeFailed) {
       if (flags.json) process.stdout.write(renderJson(err.report));
-      else if (flags.verbose) process.stdout.write(renderMarkdown(err.report));
+      // A dry run is asked for its checklist: it is printed even when a check throws.
+      else if (flags.verbose || dryRun) process.stdout.write(renderMarkdown(err.report));
       if (flags.logFile) err.message += ` (full log: ${flags.logFile})`;
     }
     throw err;

@@ -171,6 +171,12 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace');
       assert.equal(readFileSync(join(root, 'boot/cmdline.txt'), 'utf8'), NOTE);
       assert.equal(treeHash(root), h);
+      // A dry run still prints its checklist, the failing check in it.
+      const dry = await runCli(args(root, '--dry-run'), { env: env() });
+      assert.equal(dry.code, 1, dry.stderr);
+      assert.match(dry.stdout, /^- \[ \] Raspberry Pi OS 64-bit on a supported Pi \(blocked: /m);
+      assert.match(dry.stdout, /^- \[ \] cgroup flags in cmdline\.txt \(failed: /m);
+      assert.equal(treeHash(root), h);
     });
   }
 
