@@ -9,7 +9,10 @@ import { runCli, type CliResult } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, ensureUser, freePort, makeClientKey, type ClientKey } from '../helpers/sshd.js';
-import type { TestHttpServer } from '../helpers/http-server.js';
+import { TestHttpServer } from '../helpers/http-server.js';
+import { CLI } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
+import { spawn } from 'node:child_process';
 import { SshTarget } from '../../src/targets/ssh-target.js';
 
 const RELEASE = '6.6.51-v8+';
@@ -80,6 +83,45 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
 
   const joinArgs = () => ['--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG];
   const env = () => ({ XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) });
+
+  it('SIGTERM during a --host run: exit 143, and neither the ssh master nor its socket directory stays', async () => {
+    const { sshd } = await piOverSsh();
+    // A mirror whose k0s download stalls: the run is held there, the ssh master up.
+    const stall = await new TestHttpServer().start();
+    const name = `k0s-${TAG}-arm64`;
+    stall.routes.set(`/${TAG}/sha256sums.txt`, { body: `${'a'.repeat(64)} *${name}\n` });
+    stall.routes.set(`/${TAG}/${name}`, { body: Buffer.alloc(1024 * 1024), stallAfter: 64 * 1024 });
+    const tmp = mkdtempSync('/tmp/pp-'); // short: ssh's ControlPath must fit a Unix socket name
+    const cache = mkdtempSync(join(work, 'cache-'));
+    try {
+      const child = spawn(process.execPath, [CLI, 'linux', '--host', sshd.host('root'), ...sshd.cliArgs(), '--join', `@${tokenFile}`, '--k0s-mirror', stall.url, '--k0s-version', TAG], {
+        env: { ...process.env, TMPDIR: tmp, XDG_CACHE_HOME: cache }, stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      const k0sCache = join(cache, 'pi-prep', 'k0s');
+      await until(() => existsSync(k0sCache) && readdirSync(k0sCache).some((n) => n.endsWith('.part')) && readdirSync(tmp).some((n) => n.startsWith('pi-prep-ssh-')), exited)
+        .catch((err: Error) => assert.fail(`${err.message}: ${stderr}`));
+      const masters = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(tmp);
+        } catch {
+          return false;
+        }
+      });
+      assert.ok(masters().length > 0, 'an ssh master runs while the run is held');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 143, stderr);
+      assert.match(stderr, /pi-prep: stopped by SIGTERM: temporary files removed; run the same command again to finish\n$/);
+      assert.deepEqual(readdirSync(tmp), [], 'no socket directory');
+      assert.deepEqual(masters(), [], 'no ssh master');
+      assert.deepEqual(readdirSync(k0sCache).filter((n) => n.endsWith('.part')), []);
+    } finally {
+      await stall.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 
   it('check over SSH reports what check --root reports for the same Pi', async () => {
     const { root, sshd } = await piOverSsh();
