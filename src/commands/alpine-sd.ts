@@ -54,7 +54,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
 
   // Then the card: every safety rule, in dry runs too.
   const target = await targetFrom(flags);
-  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await dfMounts() };
+  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await dfMounts(), adoptLoops: !flags.dryRun };
   let card: Card;
   try {
     card = await resolveCard(target, given, cardOpts);

@@ -29,6 +29,16 @@ export function lockPath(key: string): string {
   return join(lockDir(), `${createHash('sha256').update(key).digest('hex').slice(0, 24)}.lock`);
 }
 
+/** The live pid holding KEY's lock, if any. */
+export function lockHolder(key: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(lockPath(key), 'utf8').split('\n')[0]);
+    return pidAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Take the lock for KEY (what the user knows it as: `label`), or refuse naming the holder. */
 export function lockTarget(key: string, label: string): () => void {
   const path = lockPath(key);

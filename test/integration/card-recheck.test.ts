@@ -45,6 +45,38 @@ describe('alpine-sd re-checks its target right before the first write', () => {
     }
   });
 
+  it('the read-only loop a killed verify step left is detached by the next run; not while a run holds the image', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pi-prep-recheck-'));
+    const img = join(dir, 'left.img');
+    truncateSync((writeFileSync(img, ''), img), opts.size);
+    const saved = process.env.PI_PREP_LOCK_DIR;
+    process.env.PI_PREP_LOCK_DIR = join(dir, 'locks');
+    // What `kill -9` during `fsck.vfat` leaves: losetup --read-only --offset (the boot partition).
+    const attach = () => execFileSync('losetup', ['--read-only', '--find', '--show', '--offset', '4194304', '--sizelimit', '1048576', img], { encoding: 'utf8' }).trim();
+    const attached = () => execFileSync('losetup', ['--associated', img], { encoding: 'utf8' }).trim();
+    let loop = attach();
+    try {
+      // Another live run holds the image: its loop is its own.
+      const { lockTarget } = await import('../../src/core/target-lock.js');
+      const unlock = lockTarget(img, img);
+      await assert.rejects(resolveCard(new LocalTarget(), img, { ...opts, adoptLoops: true }), /is attached as a loop device/);
+      unlock();
+      // Nobody holds it: the leftover is detached and the image is usable.
+      const card = await resolveCard(new LocalTarget(), img, { ...opts, adoptLoops: true });
+      assert.equal(card.kind, 'image');
+      assert.equal(attached(), '');
+      loop = '';
+      // A read-write loop (someone's mount, a test) is never taken for a leftover.
+      loop = execFileSync('losetup', ['--find', '--show', '--offset', '4194304', img], { encoding: 'utf8' }).trim();
+      await assert.rejects(resolveCard(new LocalTarget(), img, { ...opts, adoptLoops: true }), /is attached as a loop device/);
+    } finally {
+      if (loop && attached()) execFileSync('losetup', ['-d', loop]);
+      if (saved === undefined) delete process.env.PI_PREP_LOCK_DIR;
+      else process.env.PI_PREP_LOCK_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an image attached as a loop device is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pi-prep-recheck-'));
     const img = join(dir, 'attached.img');

@@ -4,6 +4,7 @@ import { RefusedError, UsageError } from '../../core/errors.js';
 import type { Target } from '../../targets/target.js';
 import { listBlockDevices, type BlockDevice } from './lsblk.js';
 import { diskVerdict, type DiskVerdict } from './safety.js';
+import { lockHolder } from '../../core/target-lock.js';
 
 /** What TARGET turned out to be, once every safety rule has passed. */
 export type Card =
@@ -16,6 +17,8 @@ export interface CardOptions {
   allowLoop?: boolean;
   force?: boolean;
   extraMounts?: { device: string; mountpoint: string }[];
+  /** Detach the read-only loop device a killed run's verify step left on the image (real runs). */
+  adoptLoops?: boolean;
 }
 
 /**
@@ -48,7 +51,7 @@ export async function resolveCard(target: Target, given: string, opts: CardOptio
   if (s.size > 0 && !opts.force && !(await looksLikeImage(path))) {
     throw new RefusedError(`${given} exists and is not a disk image (no partition table, not blank): pick another path, or add --force to overwrite it`);
   }
-  if (await attachedLoop(target, path)) throw new RefusedError(`${given} is attached as a loop device: detach it (losetup -d) first`);
+  if (await attachedLoop(target, path, Boolean(opts.adoptLoops))) throw new RefusedError(`${given} is attached as a loop device: detach it (losetup -d) first`);
   return { kind: 'image', path, exists: true, bytes: Math.max(s.size, opts.size), ident: `${s.dev}:${s.ino}` };
 }
 
@@ -98,10 +101,30 @@ export async function prepareImage(card: Card): Promise<void> {
   }
 }
 
-/** An image that backs a loop device may be mounted through it. */
-async function attachedLoop(target: Target, path: string): Promise<boolean> {
-  const r = await target.run(['losetup', '--associated', path], { readOnly: true, allowFailure: true });
-  return r.exitCode === 0 && r.stdout.trim() !== '';
+/**
+ * An image that backs a loop device may be mounted through it. The exception is what `kill -9`
+ * during verification leaves: a read-only loop at an offset (the boot partition), mounted nowhere,
+ * while no live pi-prep run holds the image. That one is not the user's: a real run detaches it
+ * (a dry run only looks past it).
+ */
+async function attachedLoop(target: Target, path: string, adopt: boolean): Promise<boolean> {
+  const r = await target.run(['losetup', '--json', '--list', '--output', 'NAME,OFFSET,RO', '--associated', path], { readOnly: true, allowFailure: true });
+  if (r.exitCode !== 0 || r.stdout.trim() === '') return false;
+  const loops = ((JSON.parse(r.stdout) as { loopdevices?: { name: string; offset: number | string; ro: boolean | string }[] }).loopdevices ?? []);
+  let others = 0;
+  for (const l of loops) {
+    const ro = l.ro === true || l.ro === '1';
+    const mounted = (await target.run(['findmnt', '--raw', '--noheadings', '--source', l.name], { readOnly: true, allowFailure: true })).exitCode === 0;
+    if (!ro || Number(l.offset) === 0 || mounted || lockHolder(path) !== undefined) {
+      others++;
+      continue;
+    }
+    if (adopt) {
+      await target.run(['losetup', '--detach', l.name]);
+      process.stderr.write(`pi-prep: detached ${l.name}, a read-only loop device a killed run left on ${path}\n`);
+    }
+  }
+  return others > 0;
 }
 
 async function resolveDevice(target: Target, path: string, opts: CardOptions): Promise<Card> {
