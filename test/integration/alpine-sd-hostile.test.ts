@@ -35,6 +35,14 @@ function entry(name: string, type: string, data = '', link = ''): Buffer {
   return Buffer.concat([h, body, pad]);
 }
 
+/** A PAX extended header naming the next entry's path: how tar stores paths of any length. */
+function paxPath(path: string, data = 'x'): Buffer[] {
+  const body = (n: number) => `${n} path=${path}\n`;
+  let len = body(0).length;
+  while (body(len).length !== len) len = body(len).length;
+  return [entry('./PaxHeaders/deep', 'x', body(len)), entry('./placeholder', '0', data)];
+}
+
 const good = () => [entry('./cmdline.txt', '0', 'modules=loop quiet\n'), entry('./boot/', '5'), entry('./boot/vmlinuz-rpi', '0', 'kernel')];
 
 describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => {
@@ -55,6 +63,8 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     ['case-colliding names', [entry('./BOOT/x', '0', 'x')], /same name on FAT/],
     // mtools stores such a name as a mangled 8.3 alias the read-back misses: refused before the erase.
     ['non-ASCII name', [entry('./caf\u00e9.txt', '0', 'x')], /"café\.txt" is not ASCII/],
+    // 850 levels, 4249 characters: past PATH_MAX once extracted, so the real run failed after a clean dry run.
+    ['deep PAX path', paxPath('./' + Array.from({ length: 850 }, (_, i) => `d${String(i).padStart(3, '0')}`).join('/') + '/file.txt'), /a path longer than 1024 characters/],
   ];
   for (const [name, extra, why] of hostile) {
     it(`refuses a tarball with a ${name}: exit 3, nothing written anywhere`, async () => {

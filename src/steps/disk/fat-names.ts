@@ -1,5 +1,9 @@
+const MAX_PATH = 1024;
+
 /** Why a path cannot be stored on FAT as it is, or undefined when it can. */
 export function fatNameProblem(path: string): string | undefined {
+  // Far beyond any alpine-rpi path; past it, the scratch copy hits PATH_MAX in the real run only.
+  if (path.length > MAX_PATH) return `a path longer than ${MAX_PATH} characters`;
   for (const part of path.split('/')) {
     if (part === '') return 'an empty path segment';
     if (part.length > 255) return 'a name longer than 255 characters';
