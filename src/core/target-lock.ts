@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, renameSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RefusedError } from './errors.js';
@@ -17,6 +17,7 @@ export function lockDir(): string {
   for (const dir of env ? [env] : ['/run/lock/pi-prep', join(tmpdir(), `pi-prep-locks-${process.getuid?.() ?? 'user'}`)]) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      accessSync(dir, constants.W_OK); // root's 0700 directory, for a user running --host
       return dir;
     } catch {
       // not writable here (not root, no /run/lock): the next one
