@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { RefusedError } from '../../src/core/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
@@ -209,6 +210,20 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
       assert.equal(readFileSync(`${dir}/cmdline.txt.pi-prep.bak`, 'utf8'), 'old\n', 'the first version is kept');
       assert.equal(statSync(`${dir}/cmdline.txt`).mode & 0o777, 0o644, 'mode kept');
       assert.deepEqual(await t.readDir(dir), ['cmdline.txt', 'cmdline.txt.pi-prep.bak', 'etc'], 'no temp files left');
+
+      // What kill -9 leaves beside a file (one may hold a token copy): swept by the next write of it.
+      const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+      writeFileSync(`${dir}/etc/k0s/.k0stoken.pi-prep-${pidMax + 1}.tmp`, 'a token copy');
+      writeFileSync(`${dir}/etc/k0s/.k0stoken.pi-prep-bak-${pidMax + 1}.tmp`, 'a token copy');
+      writeFileSync(`${dir}/etc/k0s/.k0stoken.pi-prep-${process.pid}.tmp`, 'a live run\'s');
+      await t.writeFile(`${dir}/etc/k0s/k0stoken`, 'secret\n', { mode: 0o600, secret: true });
+      assert.deepEqual(readdirSync(`${dir}/etc/k0s`).sort(), [`.k0stoken.pi-prep-${process.pid}.tmp`, 'k0stoken']);
+      // A planted backup link would stand in for the backup: refused, nothing written.
+      writeFileSync(`${dir}/config.txt`, 'old\n');
+      symlinkSync('/dev/null', `${dir}/config.txt.pi-prep.bak`);
+      await assert.rejects(t.writeFile(`${dir}/config.txt`, 'new\n', { backup: true }), (err: Error) =>
+        err instanceof RefusedError && err.message === `${dir}/config.txt.pi-prep.bak on ${t.label} is a symlink or not a plain file, not pi-prep's backup: remove it, then run again`);
+      assert.equal(readFileSync(`${dir}/config.txt`, 'utf8'), 'old\n');
       const bin = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
       writeFileSync(join(work, 'blob'), bin);
       await t.putFile(join(work, 'blob'), `${dir}/blob`, { mode: 0o755 });
