@@ -124,6 +124,39 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
     }
   });
 
+  it('a peer that freezes mid-run ends the run (ssh keepalives) instead of hanging it', { timeout: 120_000 }, async () => {
+    const { sshd } = await piOverSsh();
+    const { k0sReleaseServer } = await import('../helpers/k0s-release.js');
+    const { server: rel } = await k0sReleaseServer();
+    let open!: () => void;
+    const asset = `/${TAG}/k0s-${TAG}-arm64`;
+    rel.routes.set(asset, { ...rel.routes.get(asset)!, gate: new Promise<void>((r) => (open = r)) });
+    let thaw = () => undefined as void;
+    try {
+      // Short keepalives through --ssh-option (the user's values win over pi-prep's 15 s x 3).
+      const child = spawn(process.execPath, [CLI, 'linux', '--host', sshd.host('root'), ...sshd.cliArgs(), '--ssh-option', 'ServerAliveInterval=1', '--ssh-option', 'ServerAliveCountMax=2',
+        '--join', `@${tokenFile}`, '--k0s-mirror', rel.url, '--k0s-version', TAG], { env: { ...process.env, ...env() }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      // Held at the k0s download, the ssh master up; then the Pi stops answering, then the download ends.
+      await until(() => rel.requests.includes(asset), exited);
+      thaw = sshd.freeze();
+      open();
+      assert.equal(await exited, 1, stderr);
+      assert.match(errorLines({ code: 1, stdout: '', stderr }).join('\n'), /^pi-prep: .*root@127\.0\.0\.1:\d+/);
+      assert.equal(errorLines({ code: 1, stdout: '', stderr }).length, 1, stderr);
+      // pi-prep's own keepalives are on every ssh it runs, after the user's (ssh takes the first value).
+      const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user: 'root', options: ['ServerAliveInterval=1'] });
+      const argv = (t as unknown as { sshArgs(): string[] }).sshArgs();
+      assert.ok(argv.indexOf('ServerAliveInterval=1') < argv.indexOf('ServerAliveInterval=15'), argv.join(' '));
+      assert.ok(argv.includes('ServerAliveCountMax=3'), argv.join(' '));
+    } finally {
+      thaw();
+      await rel.stop();
+    }
+  });
+
   it('check over SSH reports what check --root reports for the same Pi', async () => {
     const { root, sshd } = await piOverSsh();
     const local = await runCli(['check', '--root', root, '--json']);
