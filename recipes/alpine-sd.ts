@@ -1,5 +1,5 @@
 import { SEED_PACKAGES } from '../src/steps/alpine/apk.js';
-import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE, DATA_DIR } from '../src/steps/alpine/paths.js';
+import { CARD_STATUS_FILE, DATA_DIR, DATA_FSTAB_LINES, K0S_OPENRC_LOGS } from '../src/steps/alpine/paths.js';
 import { mkdir, readdir, rm, writeFile, copyFile, chmod } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -20,7 +20,10 @@ import type { JoinToken } from '../src/steps/k0s/token.js';
 
 /** The seed's packages, added on first boot: the card's own repository does not have them. */
 export const FIRST_BOOT_PACKAGES = [...SEED_PACKAGES];
-/** The Pi's SD slot: the boot partition the initramfs and lbu see. */
+/**
+ * The Pi's SD slot: where lbu and the apk repository point on the first boot. The pi-prep-media
+ * service moves them to wherever the card really booted from (a USB adapter or SSD: sda1).
+ */
 export const BOOT_MEDIA = 'mmcblk0p1';
 
 export interface AlpineSdOptions {
@@ -39,6 +42,8 @@ export interface AlpineSdOptions {
   work: string;
   /** Re-check the target right before the first write (it may have changed meanwhile). */
   recheck: () => Promise<void>;
+  /** The card's writing time (seconds): the first boot waits for a clock at least this late. */
+  notBefore?: number;
 }
 
 /** What the tasks hand on to each other. */
@@ -109,13 +114,12 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
           wifi: o.wifi,
           lbuMedia: BOOT_MEDIA,
           repositories: [`/media/${BOOT_MEDIA}/apks`, `${o.alpineMirror}/${repoBranch}/main`, `${o.alpineMirror}/${repoBranch}/community`],
-          world: [...BASE_WORLD, ...(o.wifi ? ['wpa_supplicant', 'wireless-tools'] : [])],
-          fstab: [`LABEL=${DATA_LABEL}\t${DATA_DIR}\text4\tdefaults,noatime\t0 2`],
+          world: [...BASE_WORLD, ...(o.wifi ? ['wpa_supplicant', 'iw'] : [])],
+          fstab: [...DATA_FSTAB_LINES],
           extra: firstBootEntries({
-            dataDir: DATA_DIR,
             packages: FIRST_BOOT_PACKAGES,
-            media: BOOT_MEDIA,
-            join: o.join ? { k0s: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE } : undefined,
+            join: o.join !== undefined,
+            notBefore: o.notBefore ?? Math.floor(Date.now() / 1000),
           }),
         }));
         ctx.host(`cmdline.txt: ${patched.trim()}`);
@@ -137,15 +141,17 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
     },
     {
       id: 'data-files',
-      title: o.join ? `Data partition contents: ${o.join.k0s.label}, join token (0600), first-boot log` : 'Data partition contents: first-boot log directory',
+      title: o.join ? `Data partition contents: k0s/ (for ${DATA_DIR}), pi-prep/ with ${o.join.k0s.label} and the join token (0600)` : `Data partition contents: k0s/ (for ${DATA_DIR}), pi-prep/`,
       check: always(o.join ? 'k0s is installed on the first boot from the data partition' : 'no --join: the card boots to Alpine with cgroups ready'),
       async apply(ctx) {
         if (o.join) {
           const a = o.join.k0s;
           ctx.host(a.url ? `download ${a.url} and check its SHA-256 (${a.sha256.slice(0, 12)}…)` : `use ${a.localPath} (SHA-256 ${a.sha256.slice(0, 12)}…)`);
-          ctx.host(`stage pi-prep/k0s (0755) and pi-prep/join.token (0600, contents redacted) for ${DATA_DIR}`);
+          ctx.host(`stage pi-prep/k0s (0755) and pi-prep/join.token (0600, contents redacted) on the data partition (/media/k0s-data on the Pi)`);
         }
         if (ctx.dryRun) return;
+        // The partition's root: k0s/ is bound to /var/lib/k0s (k0s reset empties only it), pi-prep/ sits beside it.
+        await mkdir(join(data, 'k0s'), { recursive: true, mode: 0o755 });
         await mkdir(join(data, 'pi-prep'), { recursive: true, mode: 0o700 });
         await chmod(join(data, 'pi-prep'), 0o700);
         if (o.join) {
@@ -247,7 +253,9 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
     tasks,
     notes: [
       `Boot the Pi from the card: it comes up as ${o.hostname}, reachable over SSH as root with your key.`,
-      o.join ? `First boot installs ${FIRST_BOOT_PACKAGES.join(' ')} and joins k0s; its log is ${DATA_DIR}/pi-prep/first-boot.log.` : 'Without --join the card boots to a persistent Alpine with cgroups ready for k0s.',
+      o.join
+        ? `First boot installs ${FIRST_BOOT_PACKAGES.join(' ')} and joins k0s, retrying until the network and the controller answer. Its state and a redacted log are written to ${CARD_STATUS_FILE} on the boot partition: \`pi-prep check --card ${path}\` reads them on any machine. The worker logs to ${K0S_OPENRC_LOGS.join(' and ')} on the Pi.`
+        : 'Without --join the card boots to a persistent Alpine with cgroups ready for k0s.',
     ],
   };
 }

@@ -8,7 +8,7 @@ import { layoutProblems, type AlpineLayout } from '../src/steps/alpine/layout.js
 import { cgroupModeTask, serviceInRunlevelTask, serviceStartedTask } from '../src/steps/alpine/openrc.js';
 import { apkCacheTask, mediaCmdlineTask } from '../src/steps/alpine/boot-media.js';
 import { apkPackagesTask } from '../src/steps/alpine/apk.js';
-import { dataMountedTask, dataPartitionTask, fstabTask, mountPointTask, type DataPartitionState } from '../src/steps/alpine/data-partition.js';
+import { dataMountedTask, dataPartitionTask, fstabTask, type DataPartitionState } from '../src/steps/alpine/data-partition.js';
 import { PersistTracker, lbuCommitTask, lbuIncludeTask } from '../src/steps/alpine/lbu.js';
 import { rebootTask, type RebootState } from '../src/steps/alpine/reboot.js';
 import { workerPreflight } from '../src/steps/preflight.js';
@@ -28,9 +28,10 @@ export interface AlpineOptions {
  *   2. cgroups: unified mode in rc.conf, service started and in the boot runlevel
  *   3. cgroup flags in cmdline.txt (boot media remounted rw for the edit, ro after)
  *   4. apk cache on the boot media; apk add iptables coreutils findutils curl (missing ones)
- *   5. data partition from free space, ext4 labelled k0s-data, in fstab, mount point kept
- *   6. lbu commit -d; reboot; resume: data partition mounted
- *   7. k0s on the data partition, token, service saved by lbu; join under OpenRC; lbu commit -d
+ *   5. data partition from free space, ext4 labelled k0s-data; fstab: it at /media/k0s-data, its k0s
+ *      directory bound to /var/lib/k0s (k0s reset empties only that; pi-prep's files sit beside it)
+ *   6. lbu commit -d; reboot; resume: both mounted
+ *   7. k0s and the token on the data partition, the service saved by lbu; start it with rc-service; lbu commit -d
  */
 export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions, k0s: K0sArtifact, opts: AlpineOptions = {}): Recipe {
   const keep = new PersistTracker();
@@ -58,11 +59,9 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: JoinOptions,
       etc(apkPackagesTask(l)),
       dataPartitionTask(l, data, opts.dataDevice),
       etc(fstabTask()),
-      ...diskless(mountPointTask('data-mountpoint', keep)),
       ...diskless(lbuCommitTask('lbu-commit-before-reboot', keep, 'before the reboot')),
       rebootTask(data, reboot, opts.reboot),
       dataMountedTask(),
-      ...diskless(mountPointTask('data-mountpoint-mounted', keep)),
       workerPreflight(() => reboot.pending),
       binary!,
       etc(k0sPathTask(ALPINE_K0S_BIN)),

@@ -72,8 +72,11 @@ export function buildProgram(): Command {
 
   onTarget(program.command('check'))
     .option('--json', 'machine-readable output')
-    .description('report whether this machine (or --root DIR) can run a k0s worker; changes nothing')
-    .action((opts) => dispatch('../commands/check.js', 'checkCommand', opts));
+    .option('--card <target>', "read an alpine-sd card's (or image's) first-boot state and log instead")
+    .description('report whether this machine (or --root DIR) can run a k0s worker, or what a card said on its first boot; changes nothing')
+    .action((opts) => (opts.card
+      ? dispatch('../commands/card-status.js', 'cardStatusCommand', opts.card, opts)
+      : dispatch('../commands/check.js', 'checkCommand', opts)));
 
   common(joinFlags(onTarget(program.command('linux'))))
     .description("make any systemd/OpenRC Linux that is already fit for k0s a worker (the seed's Ubuntu worker)")

@@ -31,11 +31,12 @@ export type Runlevel = 'sysinit' | 'boot' | 'default' | 'shutdown';
 
 /**
  * The services a diskless Alpine enables on its own when there is no overlay (facts.md), plus
- * what a k0s worker needs: networking, sshd, chronyd, and cgroups at boot.
+ * what a k0s worker needs: networking, sshd, chronyd, and cgroups at boot. No clock service:
+ * initramfs-init adds hwclock when the board has an RTC (Pi 5) and swclock otherwise.
  */
 export const BASE_RUNLEVELS: Record<Runlevel, string[]> = {
   sysinit: ['devfs', 'dmesg', 'mdev', 'hwdrivers', 'modloop'],
-  boot: ['modules', 'sysctl', 'hostname', 'bootmisc', 'syslog', 'swclock', 'cgroups', 'localmount'],
+  boot: ['modules', 'sysctl', 'hostname', 'bootmisc', 'syslog', 'cgroups', 'localmount'],
   default: ['networking', 'sshd', 'chronyd'],
   shutdown: ['mount-ro', 'killprocs', 'savecache'],
 };

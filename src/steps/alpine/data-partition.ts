@@ -1,18 +1,12 @@
-import { posix } from 'node:path';
 import { RefusedError, TaskFailedError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import { LBU_LIST, type PersistTracker } from './lbu.js';
 import { mountAt, parseMounts, partitionNode, type AlpineLayout } from './layout.js';
+import { DATA_DIR, DATA_DIR_SOURCE, DATA_FSTAB, DATA_FSTAB_LINES, DATA_LABEL, DATA_MOUNT, PI_PREP_DIR } from './paths.js';
 
-import { DATA_DIR, DATA_LABEL } from './paths.js';
 export { DATA_DIR, DATA_LABEL };
 export const FSTAB = '/etc/fstab';
-export const FSTAB_LINE = `LABEL=${DATA_LABEL} ${DATA_DIR} ext4 defaults 0 2`;
-/**
- * Diskless Alpine does not create mount points at boot, and /var lives in RAM: lbu keeps this
- * small file, so /var/lib/k0s exists again when localmount mounts the partition over it.
- */
-export const MOUNTPOINT_MARK = `${DATA_DIR}/.pi-prep-mountpoint`;
+/** The new filesystem's first directories (mkfs.ext4 -d), so the bind mount works from its first boot. */
+const SKELETON = '/tmp/pi-prep-data-skeleton';
 const MIN_SECTORS = (64 * 1024 * 1024) / 512;
 const ALIGN = 2048; // 1 MiB in 512-byte sectors, as fdisk and sfdisk align
 
@@ -138,9 +132,12 @@ export function dataPartitionTask(l: AlpineLayout, state: DataPartitionState, da
       if (plan.kind === 'create') {
         await ctx.target.run(['sfdisk', '--append', '--no-reread', '--no-tell-kernel', disk], { input: `start=${plan.start}, size=${plan.size}, type=L\n` });
       }
+      await ctx.target.mkdir(`${SKELETON}/k0s`, 0o755);
+      await ctx.target.mkdir(`${SKELETON}/pi-prep`, 0o700);
       await ctx.target.run([
-        'mkfs.ext4', '-q', '-F', '-L', DATA_LABEL, '-E', `offset=${plan.start * 512},nodiscard`, disk, `${(plan.size * 512) / 1024}k`,
+        'mkfs.ext4', '-q', '-F', '-L', DATA_LABEL, '-d', SKELETON, '-E', `offset=${plan.start * 512},nodiscard`, disk, `${(plan.size * 512) / 1024}k`,
       ]);
+      await ctx.target.run(['rm', '-rf', SKELETON]);
     },
   };
 }
@@ -150,63 +147,50 @@ function partitionNumber(node: string, index: number): number {
   return m ? Number(m[1]) : index + 1;
 }
 
-/** localmount mounts fstab entries at boot: the data partition, by label. */
+/**
+ * localmount mounts fstab entries at boot, in order, after Alpine's mkmntdirs made their mount
+ * points: the partition at DATA_MOUNT, then its k0s directory bound to /var/lib/k0s. A line for
+ * either mount point that says something else is replaced; every other line is kept.
+ */
 export function fstabTask(): Task {
+  const ours = (l: string) => DATA_FSTAB.some((e) => l.trim().split(/\s+/)[1] === e.file) && !l.trim().startsWith('#');
+  const has = (text: string) => DATA_FSTAB_LINES.every((want) => text.split('\n').some((l) => l.trim().split(/\s+/).join(' ') === want.split('\t').join(' ')));
   return {
     id: 'data-fstab',
-    title: `${FSTAB} mounts the data partition at ${DATA_DIR}`,
+    title: `${FSTAB} mounts the data partition at ${DATA_MOUNT} and its k0s directory at ${DATA_DIR}`,
     async check(ctx) {
       const text = (await ctx.target.readFile(FSTAB))?.toString('utf8') ?? '';
-      const line = text.split('\n').find((l) => l.trim().split(/\s+/)[1] === DATA_DIR && !l.trim().startsWith('#'));
-      return line ? done(line.trim()) : todo(`no ${DATA_DIR} line in ${FSTAB}`);
+      if (has(text)) return done(`${DATA_MOUNT} and ${DATA_DIR} (bind) in ${FSTAB}`);
+      const other = text.split('\n').filter(ours);
+      return todo(other.length ? `replace ${other.map((l) => `"${l.trim()}"`).join(', ')}` : `no ${DATA_MOUNT} and ${DATA_DIR} lines in ${FSTAB}`);
     },
     async apply(ctx) {
       const text = (await ctx.target.readFile(FSTAB))?.toString('utf8') ?? '';
-      await ctx.target.writeFile(FSTAB, (text === '' || text.endsWith('\n') ? text : text + '\n') + FSTAB_LINE + '\n', { mode: 0o644 });
+      const kept = text.split('\n').filter((l) => l !== '' && !ours(l));
+      await ctx.target.writeFile(FSTAB, [...kept, ...DATA_FSTAB_LINES].join('\n') + '\n', { mode: 0o644 });
     },
   };
 }
 
-/**
- * The mount point, kept by lbu (see MOUNTPOINT_MARK). Runs before the reboot and again once mounted.
- * Rewriting the same marker onto the mounted partition changes nothing lbu would save; only a new
- * include does (what `keep` is told, for dry runs).
- */
-export function mountPointTask(id: string, keep: PersistTracker): Task {
-  const entry = `+${MOUNTPOINT_MARK.slice(1)}`;
-  return {
-    id,
-    title: `${DATA_DIR} exists at boot (${posix.basename(MOUNTPOINT_MARK)} saved by lbu)`,
-    async check(ctx) {
-      const list = (await ctx.target.readFile(LBU_LIST))?.toString('utf8') ?? '';
-      const have = await ctx.target.stat(MOUNTPOINT_MARK);
-      if (have && list.split('\n').includes(entry)) return done(`${MOUNTPOINT_MARK} kept by lbu`);
-      return todo(!have ? `no ${MOUNTPOINT_MARK}` : `${MOUNTPOINT_MARK} is not in lbu's include list`);
-    },
-    async apply(ctx) {
-      if (!(await ctx.target.stat(MOUNTPOINT_MARK))) {
-        await ctx.target.writeFile(MOUNTPOINT_MARK, 'k0s data partition mount point: lbu keeps this file so the directory exists at boot\n', { mode: 0o644 });
-        keep.rewritten.add(MOUNTPOINT_MARK.slice(1));
-      }
-      const list = (await ctx.target.readFile(LBU_LIST))?.toString('utf8') ?? '';
-      if (!list.split('\n').includes(entry)) {
-        await ctx.target.run(['lbu', 'include', MOUNTPOINT_MARK]);
-        keep.changed = true;
-      }
-    },
-  };
-}
-
+/** Both mounts up (the boot does it; this covers a node booted before the partition existed). */
 export function dataMountedTask(): Task {
   return {
     id: 'data-mounted',
-    title: `Data partition mounted at ${DATA_DIR}`,
+    title: `Data partition mounted at ${DATA_MOUNT}, ${DATA_DIR} bound to ${DATA_DIR_SOURCE}`,
     async check(ctx) {
-      const m = mountAt(parseMounts((await ctx.target.readFile('/proc/mounts'))?.toString('utf8')), DATA_DIR);
-      return m ? done(`${m.device} (${m.type})`) : todo(`nothing mounted at ${DATA_DIR}`);
+      const mounts = parseMounts((await ctx.target.readFile('/proc/mounts'))?.toString('utf8'));
+      const data = mountAt(mounts, DATA_MOUNT);
+      const dir = mountAt(mounts, DATA_DIR);
+      if (data && dir) return done(`${data.device} (${data.type}) at ${DATA_MOUNT} and ${DATA_DIR}`);
+      return todo(!data ? `nothing mounted at ${DATA_MOUNT}` : `nothing mounted at ${DATA_DIR}`);
     },
     async apply(ctx) {
-      await ctx.target.run(['mount', DATA_DIR]);
+      const mounts = parseMounts((await ctx.target.readFile('/proc/mounts'))?.toString('utf8'));
+      if (!mountAt(mounts, DATA_MOUNT)) await ctx.target.run(['mount', DATA_MOUNT]);
+      for (const [d, mode] of [[DATA_DIR_SOURCE, 0o755], [PI_PREP_DIR, 0o700]] as const) {
+        if (!(await ctx.target.stat(d))) await ctx.target.mkdir(d, mode);
+      }
+      if (!mountAt(mounts, DATA_DIR)) await ctx.target.run(['mount', DATA_DIR]);
     },
   };
 }

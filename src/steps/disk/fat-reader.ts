@@ -26,28 +26,61 @@ interface Bpb {
 export async function readFat32(path: string, offset: number, onBytes?: (n: number) => void): Promise<FatFile[]> {
   const fh = await open(path, 'r');
   try {
-    const bs = await readAt(fh, offset, 512);
-    if (bs[510] !== 0x55 || bs[511] !== 0xaa) throw new Error('no FAT boot sector signature');
-    const bytesPerSector = bs.readUInt16LE(11);
-    const spc = bs[13]!;
-    const bpb: Bpb = {
-      bytesPerSector,
-      clusterBytes: bytesPerSector * spc,
-      reserved: bs.readUInt16LE(14),
-      fats: bs[16]!,
-      fatSectors: bs.readUInt32LE(36),
-      rootCluster: bs.readUInt32LE(44),
-      dataStart: 0,
-    };
-    if (bs.readUInt16LE(22) !== 0 || bpb.fatSectors === 0) throw new Error('not a FAT32 volume');
-    bpb.dataStart = offset + (bpb.reserved + bpb.fats * bpb.fatSectors) * bytesPerSector;
-    const fat = await readAt(fh, offset + bpb.reserved * bytesPerSector, bpb.fatSectors * bytesPerSector);
+    const { bpb, fat } = await volume(fh, offset);
     const out: FatFile[] = [];
-    await walk(fh, bpb, fat, bpb.rootCluster, '', out, onBytes);
+    await walk(fh, bpb, fat, bpb.rootCluster, '', async (path, size, first) => {
+      const hash = createHash('sha256');
+      if (size > 0) await readChain(fh, bpb, fat, first, size, (buf) => { hash.update(buf); onBytes?.(buf.length); });
+      out.push({ path, size, sha256: hash.digest('hex') });
+    });
     return out;
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The contents of the named files (paths from the volume's root) that exist, plus any top-level
+ * file whose name `alsoTop` accepts (listed with an empty buffer: only its name is wanted).
+ * Nothing else is read.
+ */
+export async function readFatFiles(path: string, offset: number, names: string[], alsoTop?: (name: string) => boolean): Promise<Map<string, Buffer>> {
+  const fh = await open(path, 'r');
+  try {
+    const { bpb, fat } = await volume(fh, offset);
+    const out = new Map<string, Buffer>();
+    const dirs = new Set(names.flatMap((n) => n.split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/'))));
+    await walk(fh, bpb, fat, bpb.rootCluster, '', async (p, size, first) => {
+      if (!p.includes('/') && alsoTop?.(p)) out.set(p, Buffer.alloc(0));
+      if (!names.includes(p)) return;
+      const parts: Buffer[] = [];
+      if (size > 0) await readChain(fh, bpb, fat, first, size, (buf) => parts.push(buf));
+      out.set(p, Buffer.concat(parts));
+    }, (dir) => dirs.has(dir));
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function volume(fh: FileHandle, offset: number): Promise<{ bpb: Bpb; fat: Buffer }> {
+  const bs = await readAt(fh, offset, 512);
+  if (bs[510] !== 0x55 || bs[511] !== 0xaa) throw new Error('no FAT boot sector signature');
+  const bytesPerSector = bs.readUInt16LE(11);
+  const spc = bs[13]!;
+  const bpb: Bpb = {
+    bytesPerSector,
+    clusterBytes: bytesPerSector * spc,
+    reserved: bs.readUInt16LE(14),
+    fats: bs[16]!,
+    fatSectors: bs.readUInt32LE(36),
+    rootCluster: bs.readUInt32LE(44),
+    dataStart: 0,
+  };
+  if (bs.readUInt16LE(22) !== 0 || bpb.fatSectors === 0) throw new Error('not a FAT32 volume');
+  bpb.dataStart = offset + (bpb.reserved + bpb.fats * bpb.fatSectors) * bytesPerSector;
+  const fat = await readAt(fh, offset + bpb.reserved * bytesPerSector, bpb.fatSectors * bytesPerSector);
+  return { bpb, fat };
 }
 
 async function readAt(fh: FileHandle, pos: number, len: number): Promise<Buffer> {
@@ -94,7 +127,9 @@ async function readChain(fh: FileHandle, b: Bpb, fat: Buffer, first: number, siz
   if (size !== undefined && left > 0) throw new Error(`a file's cluster chain is shorter than its size`);
 }
 
-async function walk(fh: FileHandle, b: Bpb, fat: Buffer, cluster: number, prefix: string, out: FatFile[], onBytes?: (n: number) => void): Promise<void> {
+type OnFile = (path: string, size: number, firstCluster: number) => Promise<void>;
+
+async function walk(fh: FileHandle, b: Bpb, fat: Buffer, cluster: number, prefix: string, onFile: OnFile, enter: (dir: string) => boolean = () => true): Promise<void> {
   const parts: Buffer[] = [];
   await readChain(fh, b, fat, cluster, undefined, (buf) => parts.push(buf));
   const dir = Buffer.concat(parts);
@@ -117,12 +152,9 @@ async function walk(fh: FileHandle, b: Bpb, fat: Buffer, cluster: number, prefix
     const first = (e.readUInt16LE(20) << 16) | e.readUInt16LE(26);
     const path = prefix ? `${prefix}/${name}` : name;
     if (attr & 0x10) {
-      await walk(fh, b, fat, first, path, out, onBytes);
+      if (enter(path)) await walk(fh, b, fat, first, path, onFile, enter);
     } else {
-      const size = e.readUInt32LE(28);
-      const hash = createHash('sha256');
-      if (size > 0) await readChain(fh, b, fat, first, size, (buf) => { hash.update(buf); onBytes?.(buf.length); });
-      out.push({ path, size, sha256: hash.digest('hex') });
+      await onFile(path, e.readUInt32LE(28), first);
     }
   }
 }

@@ -28,10 +28,26 @@ export interface JoinOptions {
 }
 
 const serviceFiles = ['/etc/systemd/system/k0sworker.service', '/etc/init.d/k0sworker'];
+/** What k0s worker writes once it has bootstrapped with the token (k0s pkg/config/cfgvars.go KubeletAuthConfigPath). */
+const KUBELET_CONF = '/var/lib/k0s/kubelet.conf';
 
 async function installedService(t: Target): Promise<string | undefined> {
   for (const f of serviceFiles) if (await t.stat(f)) return f;
   return undefined;
+}
+
+/**
+ * Joined: the service is installed and k0s has bootstrapped its kubelet with the token. After
+ * `k0s reset` the data dir is empty (and the service may come back from an Alpine overlay that was
+ * not committed since): the node is not joined, and a new token may be written.
+ */
+async function joined(t: Target): Promise<boolean> {
+  return (await installedService(t)) !== undefined && (await t.stat(KUBELET_CONF)) !== undefined;
+}
+
+/** Where the worker's own log is, for messages (k0s pkg/install: OpenRC logs are named after the binary). */
+export function k0sLogHint(init: string): string {
+  return init === 'openrc' ? '/var/log/k0s.log and /var/log/k0s.err on the node' : '`journalctl -u k0sworker` on the node';
 }
 
 /**
@@ -91,17 +107,17 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
         const st = await ctx.target.stat(tokenFile);
         const dir = await ctx.target.stat(tokenDir);
-        const joined = have !== undefined && (await installedService(ctx.target)) !== undefined;
-        if (st && st.mode !== 0o600 && (have === opts.token.raw || joined)) return todo(`${tokenFile} is mode ${st.mode.toString(8)}: make it 0600`);
-        if (dir && dir.mode !== 0o700 && (have === opts.token.raw || joined)) return todo(`${tokenDir} is mode ${dir.mode.toString(8)}: make it 0700`);
+        const isJoined = have !== undefined && (await joined(ctx.target));
+        if (st && st.mode !== 0o600 && (have === opts.token.raw || isJoined)) return todo(`${tokenFile} is mode ${st.mode.toString(8)}: make it 0600`);
+        if (dir && dir.mode !== 0o700 && (have === opts.token.raw || isJoined)) return todo(`${tokenDir} is mode ${dir.mode.toString(8)}: make it 0700`);
         if (have === opts.token.raw) return done(`token for ${opts.token.server} in place`);
         // k0s re-reads the token file while running (k0s issue 7202): never replace it after a join.
-        if (joined) return done('node already joined: token file left as it is');
-        return todo(`write the token for ${opts.token.server}`);
+        if (isJoined) return done('node already joined: token file left as it is');
+        return todo(have === undefined ? `write the token for ${opts.token.server}` : `replace the token: the node is not joined (${KUBELET_CONF} missing)`);
       },
       async apply(ctx) {
         const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
-        if (have !== undefined && (have === opts.token.raw || (await installedService(ctx.target)))) {
+        if (have !== undefined && (have === opts.token.raw || (await joined(ctx.target)))) {
           // The contents stay: only the modes were wrong, the directory's as much as the file's.
           await ctx.target.chmod(tokenDir, 0o700);
           return ctx.target.chmod(tokenFile, 0o600);
@@ -130,9 +146,11 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         return todo('k0s status says it is not running');
       },
       async apply(ctx) {
-        await ctx.target.run(k0s('start'), { timeoutMs: COMMAND_TIMEOUT_MS });
+        // The init system's own command: `k0s start` is unreliable on OpenRC (k0s issue 4212).
+        const init = (await ctx.target.facts()).init;
+        await ctx.target.run(init === 'openrc' ? ['rc-service', 'k0sworker', 'start'] : k0s('start'), { timeoutMs: COMMAND_TIMEOUT_MS });
         if (ctx.dryRun || !ctx.target.liveServices) return;
-        await waitRunning(ctx, k0s('status'), waitSeconds);
+        await waitRunning(ctx, k0s('status'), waitSeconds, init);
       },
     },
   );
@@ -145,14 +163,14 @@ function statusSummary(stdout: string): string {
   return parts.length ? `running (${parts.join(', ')})` : 'running';
 }
 
-async function waitRunning(ctx: RunContext, argv: string[], seconds: number): Promise<void> {
+async function waitRunning(ctx: RunContext, argv: string[], seconds: number, init: string): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const left = Math.max(1000, deadline - Date.now());
     const st = await ctx.target.run(argv, { readOnly: true, allowFailure: true, timeoutMs: Math.min(STATUS_TIMEOUT_MS, left) });
     if (st.exitCode === 0) return ctx.log(statusSummary(st.stdout));
     if (Date.now() >= deadline) {
-      throw new TaskFailedError(`k0s did not report running within ${seconds}s: see \`journalctl -u k0sworker\` or /var/log/k0sworker.log on the node, or raise --wait-timeout`);
+      throw new TaskFailedError(`k0s did not report running within ${seconds}s: see ${k0sLogHint(init)}, or raise --wait-timeout`);
     }
     ctx.log('waiting for k0s status…');
     await new Promise((r) => setTimeout(r, 1000));
