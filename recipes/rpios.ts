@@ -9,12 +9,13 @@ import { rebootTask, verifyTask } from '../src/steps/kernel/reboot.js';
 import { rollbackTasks } from '../src/steps/kernel/rollback.js';
 import { joinTasks, type JoinOptions } from '../src/steps/k0s/join.js';
 import type { K0sArtifact } from '../src/steps/k0s/release.js';
-import { serviceNotes } from '../src/steps/k0s/notes.js';
+import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
 
 export interface RpiosOptions {
   kernel: KernelOptions;
   reboot: boolean;
   join?: { opts: JoinOptions; k0s: K0sArtifact };
+  prepareOnly?: boolean;
 }
 
 /**
@@ -48,7 +49,7 @@ export function rpiosRecipe(target: Target, o: RpiosOptions): Recipe {
       ...(o.join ? joinTasks(o.join.opts, o.join.k0s) : []),
     ],
     notes: [
-      ...(o.join ? serviceNotes(target) : ['No --join given: the node is prepared, not joined. Run again with --join @FILE to join.']),
+      ...(o.join ? serviceNotes(target) : o.prepareOnly ? [PREPARED_ONLY] : ['No --join given: the node is prepared, not joined. Run again with --join @FILE to join.']),
     ],
   };
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { RefusedError, UsageError } from '../core/errors.js';
 import { alpineSdRecipe, removeWork, type AlpineSdOptions } from '../../recipes/alpine-sd.js';
-import { dfMounts, recheckCard, resolveCard, type Card } from '../steps/disk/card-target.js';
+import { recheckCard, resolveCard, type Card } from '../steps/disk/card-target.js';
+import { mountTable } from '../steps/disk/mountinfo.js';
 import { planLayout } from '../steps/disk/layout.js';
 import { formatSize, parseSize } from '../steps/disk/size.js';
 import { isHostname } from '../steps/alpine/apkovl.js';
@@ -54,7 +55,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
 
   // Then the card: every safety rule, in dry runs too.
   const target = await targetFrom(flags);
-  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await dfMounts(), adoptLoops: !flags.dryRun };
+  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await mountTable(), adoptLoops: !flags.dryRun };
   let card: Card;
   try {
     card = await resolveCard(target, given, cardOpts);
@@ -79,7 +80,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   await writeFile(join(work, 'pid'), String(process.pid));
   const opts: AlpineSdOptions = {
     card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
-    recheck: async () => recheckCard(target, given, card, { ...cardOpts, extraMounts: await dfMounts() }),
+    recheck: async () => recheckCard(target, given, card, { ...cardOpts, extraMounts: await mountTable() }),
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
   try {

@@ -17,7 +17,7 @@ export async function alpineCommand(flags: AlpineFlags): Promise<number> {
   const join = (await joinOptionsFrom(flags, true, 'alpine'))!;
   const target = await targetFrom(flags);
   const layout = await probeAlpine(target);
-  if (!flags.json) process.stderr.write(`pi-prep: preparing Alpine to join ${join.token.server} as a worker (${target.label})\n`);
+  if (!flags.json && !flags.quiet) process.stderr.write(`pi-prep: preparing Alpine to join ${join.token.server} as a worker (${target.label})\n`);
   const k0s = await resolveArtifact(join, target, flags.dryRun);
   return executeRecipe(alpineRecipe(target, layout, join, k0s, { dataDevice: flags.dataDevice, reboot: flags.reboot }), target, flags);
 }

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { ExitCode, UsageError } from '../core/errors.js';
+import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
 import { FINISHED_STATES, fatPartitionOffset, readCardStatus, type CardStatus } from '../steps/alpine/card-status.js';
 
@@ -8,7 +9,7 @@ import { FINISHED_STATES, fatPartitionOffset, readCardStatus, type CardStatus } 
  * partition on any machine (a card in a reader, or an image file). Read-only. Exit 0 when the node
  * finished (joined, or ready without a join), 1 when it did not (yet), 2 when TARGET is no card.
  */
-export async function cardStatusCommand(target: string, flags: { json?: boolean }): Promise<number> {
+export async function cardStatusCommand(target: string, flags: { json?: boolean; quiet?: boolean }): Promise<number> {
   const st = await stat(target).catch(() => undefined);
   if (!st || !(st.isFile() || st.isBlockDevice())) throw new UsageError(`--card ${target}: no such image file or block device: give the card (e.g. /dev/sdX) or the image`);
   const offset = await fatPartitionOffset(target).catch(() => undefined);
@@ -20,8 +21,8 @@ export async function cardStatusCommand(target: string, flags: { json?: boolean 
     throw new UsageError(`--card ${target}: the boot partition cannot be read (${(err as Error).message}): give a card written by pi-prep alpine-sd`);
   }
   const ok = s.state !== undefined && FINISHED_STATES.has(s.state);
-  if (flags.json) process.stdout.write(redact(JSON.stringify({ card: target, ok, ...s }, null, 2)) + '\n');
-  else process.stdout.write(redact(renderCardStatus(target, s)));
+  if (flags.json) printJson('check', ok, { card: target, ...s });
+  else if (!flags.quiet) process.stdout.write(redact(renderCardStatus(target, s)));
   return ok ? ExitCode.ok : ExitCode.failed;
 }
 

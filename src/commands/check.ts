@@ -1,4 +1,5 @@
 import { ExitCode } from '../core/errors.js';
+import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
 import { isPi, piReadiness, workerReadiness, type ReadinessItem } from '../steps/readiness.js';
 import { targetFrom, type CommonFlags } from './options.js';
@@ -21,8 +22,8 @@ export async function checkCommand(flags: CommonFlags): Promise<number> {
       kernel: f.kernelRelease,
     };
     if (flags.json) {
-      process.stdout.write(redact(JSON.stringify({ ...about, ok, items }, null, 2)) + '\n');
-    } else {
+      printJson('check', ok, { ...about, items });
+    } else if (!flags.quiet) {
       process.stdout.write(redact(renderCheck(about, items, ok)));
     }
     return ok ? ExitCode.ok : ExitCode.failed;

@@ -1,6 +1,7 @@
 import { ExitCode } from '../core/errors.js';
+import { printJson } from '../core/json-output.js';
 import { LocalTarget } from '../targets/local-target.js';
-import { dfMounts } from '../steps/disk/card-target.js';
+import { mountTable } from '../steps/disk/mountinfo.js';
 import { listBlockDevices } from '../steps/disk/lsblk.js';
 import { candidateDisks } from '../steps/disk/safety.js';
 import { formatSize } from '../steps/disk/size.js';
@@ -8,9 +9,9 @@ import { formatSize } from '../steps/disk/size.js';
 /** `pi-prep disks`: every disk with the verdict alpine-sd would give it, and why. Changes nothing. */
 export async function disksCommand(flags: { json?: boolean; loop?: boolean }): Promise<number> {
   const target = new LocalTarget();
-  const disks = candidateDisks(await listBlockDevices(target), { allowLoop: flags.loop, extraMounts: await dfMounts() });
+  const disks = candidateDisks(await listBlockDevices(target), { allowLoop: flags.loop, extraMounts: await mountTable() });
   if (flags.json) {
-    process.stdout.write(JSON.stringify(disks, null, 2) + '\n');
+    printJson('disks', true, { disks });
     return ExitCode.ok;
   }
   if (!disks.length) {

@@ -1,7 +1,8 @@
 import { appendFileSync } from 'node:fs';
 import { ExitCode } from '../core/errors.js';
 import { lockTarget } from '../core/target-lock.js';
-import { renderJson, renderMarkdown, summaryLine } from '../core/plan.js';
+import { printJson, type JsonKind } from '../core/json-output.js';
+import { renderMarkdown, summaryLine } from '../core/plan.js';
 import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
 import type { Recipe } from '../core/task.js';
 import type { Target } from '../targets/target.js';
@@ -18,18 +19,20 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
     if (!dryRun) unlock = lockTarget(lockKey, lockKey);
     const report = await runRecipe(recipe, target, {
       dryRun,
-      renderer: defaultRenderer(dryRun || Boolean(flags.json)),
+      renderer: defaultRenderer(dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
       log,
     });
-    if (flags.json) process.stdout.write(renderJson(report));
+    // The command's name ("rpios --rollback-kernel" is an rpios run).
+    if (flags.json) printJson(recipe.name.split(' ')[0] as JsonKind, report.ok, report);
+    else if (flags.quiet) return report.ok ? ExitCode.ok : ExitCode.failed;
     else if (dryRun || flags.verbose) process.stdout.write(renderMarkdown(report));
     else process.stdout.write(summaryLine(report) + '\n');
     return report.ok ? ExitCode.ok : ExitCode.failed;
   } catch (err) {
     if (err instanceof RecipeFailed) {
-      if (flags.json) process.stdout.write(renderJson(err.report));
-      // A dry run is asked for its checklist: it is printed even when a check throws.
-      else if (flags.verbose || dryRun) process.stdout.write(renderMarkdown(err.report));
+      // Under --json the error's envelope carries the report (src/cli/report-error.ts). A dry run
+      // is asked for its checklist: it is printed even when a check throws.
+      if ((flags.verbose || dryRun) && !flags.json && !flags.quiet) process.stdout.write(renderMarkdown(err.report));
       if (flags.logFile) err.message += ` (full log: ${flags.logFile})`;
     }
     throw err;

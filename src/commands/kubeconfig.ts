@@ -1,6 +1,7 @@
 import { writableFileArg } from './options.js';
 import { atomicWrite } from '../core/atomic-write.js';
 import { ExitCode, TaskFailedError } from '../core/errors.js';
+import { printJson } from '../core/json-output.js';
 import { resolvedHostname, sshTargetFor } from '../targets/ssh-target.js';
 import type { ControllerFlags } from './token.js';
 
@@ -17,15 +18,25 @@ export async function kubeconfigCommand(flags: ControllerFlags & { address?: str
   try {
     const address = flags.address ?? (await resolvedHostname(target));
     if (flags.dryRun) {
+      if (flags.json) {
+        printJson('kubeconfig', true, { dryRun: true, controller: target.label, address, ...(flags.output ? { file: flags.output, mode: 0o600 } : {}) });
+        return ExitCode.ok;
+      }
       process.stdout.write(`would read ${ADMIN_CONF} on ${target.label}, point it at ${address} and ${flags.output ? `write ${flags.output} (mode 0600)` : 'print it'}\n`);
       return ExitCode.ok;
     }
     const conf = (await target.readFile(ADMIN_CONF))?.toString('utf8');
     if (conf === undefined) throw new TaskFailedError(`${target.label} has no ${ADMIN_CONF}: is it a k0s controller (k0s controller / k0s install controller)?`);
     const fixed = pointAt(conf, address);
+    const server = `https://${hostPart(address)}`;
+    if (flags.output) await atomicWrite(flags.output, fixed, 0o600);
+    if (flags.json) {
+      // Without -o the kubeconfig itself is the output, as without --json.
+      printJson('kubeconfig', true, { dryRun: false, controller: target.label, address, server, ...(flags.output ? { file: flags.output, mode: 0o600 } : { kubeconfig: fixed }) });
+      return ExitCode.ok;
+    }
     if (flags.output) {
-      await atomicWrite(flags.output, fixed, 0o600);
-      process.stderr.write(`pi-prep: wrote the admin kubeconfig for https://${hostPart(address)} to ${flags.output} (mode 0600)\n`);
+      if (!flags.quiet) process.stderr.write(`pi-prep: wrote the admin kubeconfig for ${server} to ${flags.output} (mode 0600)\n`);
     } else {
       process.stdout.write(fixed);
     }

@@ -4,11 +4,14 @@ import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
 import { readJoinArg } from '../steps/k0s/token.js';
 import type { Target } from '../targets/target.js';
+import type { Task } from '../core/task.js';
 
 /** Flags every acting command shares (src/cli/main.ts `common`). */
 export interface CommonFlags {
   dryRun?: boolean;
   json?: boolean;
+  /** Nothing on stdout but --json's envelope; errors still go to stderr. */
+  quiet?: boolean;
   yes?: boolean;
   verbose?: boolean;
   logFile?: string;
@@ -17,6 +20,7 @@ export interface CommonFlags {
   host?: string | string[];
   sshOption?: string[];
   inventory?: string;
+  group?: string[];
   parallel?: string;
 }
 
@@ -27,11 +31,19 @@ export interface JoinFlags {
   k0sBinary?: string;
   checkServer?: boolean;
   waitTimeout?: string;
+  /** Prepare the OS, leave k0s to another tool (k0sctl apply). */
+  prepareOnly?: boolean;
+}
+
+/** --group only means something with --inventory (a single host and a fleet of --host alike). */
+export function groupNeedsInventory(flags: { group?: string[]; inventory?: string }): void {
+  if (flags.group?.length && !flags.inventory) throw new UsageError('--group picks hosts of an Ansible inventory: add --inventory FILE, or drop --group');
 }
 
 /** The target named by the flags: --host over SSH, --root DIR, or this machine. */
 export async function targetFrom(flags: CommonFlags): Promise<Target> {
   const hosts = [flags.host ?? []].flat();
+  groupNeedsInventory(flags);
   if (hosts.length > 0 || flags.inventory) {
     // Over SSH the local user needs no root: the remote side uses root or sudo -n.
     if (hosts.length !== 1 || flags.inventory) throw new UsageError('several hosts are a fleet: pi-prep runs them from the command line (give --host once here)');
@@ -55,6 +67,10 @@ export async function targetFrom(flags: CommonFlags): Promise<Target> {
 
 /** Decode and validate --join and the k0s source flags; nothing is changed if they are bad. */
 export async function joinOptionsFrom(flags: JoinFlags, required: boolean, command: string): Promise<JoinOptions | undefined> {
+  if (flags.prepareOnly) {
+    if (flags.join) throw new UsageError('--prepare-only leaves k0s and the join to k0sctl: drop --join, or drop --prepare-only');
+    return undefined;
+  }
   if (!flags.join) {
     if (required) throw new UsageError(`pi-prep ${command} needs --join @FILE (or TOKEN, or - for stdin): create a token on the controller with \`k0s token create --role worker\``);
     return undefined;
@@ -93,4 +109,22 @@ export function mirrorArg(url: string, flag: string): string {
   }
   if (!u || !/^https?:$/.test(u.protocol) || !u.hostname || /\s/.test(url)) throw new UsageError(`${flag} ${url} is not an http(s) URL: use e.g. ${flag} https://mirror.example/path`);
   return url.replace(/\/+$/, '');
+}
+
+/** --kubeconfig / --ready-timeout: wait for the node to be Ready after the join. */
+export interface ReadyFlags {
+  kubeconfig?: string;
+  readyTimeout?: string;
+}
+
+/** The node-Ready task when --kubeconfig is given; its kubeconfig is read now, before anything runs. */
+export async function readyTasks(flags: ReadyFlags, joining: boolean, target: Target): Promise<Task[]> {
+  if (!flags.kubeconfig) return [];
+  if (!joining) throw new UsageError('--kubeconfig waits for the node after a join: add --join, or drop --kubeconfig');
+  if (!target.liveServices) throw new UsageError(`--kubeconfig waits for a running node, and ${target.label} only runs k0s once it boots: drop --kubeconfig`);
+  const seconds = Number(flags.readyTimeout ?? 300);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--ready-timeout ${flags.readyTimeout} is not a number of seconds: use e.g. --ready-timeout 600`);
+  const { kubeFrom } = await import('../kube/client.js');
+  const { nodeReadyTask } = await import('../steps/k0s/node-ready.js');
+  return [nodeReadyTask({ kube: await kubeFrom(flags.kubeconfig), seconds, pollSeconds: Math.min(2, seconds / 4) })];
 }

@@ -4,9 +4,9 @@ import { rpiosRecipe, rpiosRollbackRecipe } from '../../recipes/rpios.js';
 import { executeRecipe } from './execute.js';
 import { resolveArtifact } from '../steps/k0s/join.js';
 import { DEFAULT_KERNEL_REPO, type KernelOptions } from '../steps/kernel/tasks.js';
-import { joinOptionsFrom, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
+import { joinOptionsFrom, readyTasks, targetFrom, type CommonFlags, type JoinFlags, type ReadyFlags } from './options.js';
 
-export interface RpiosFlags extends CommonFlags, JoinFlags {
+export interface RpiosFlags extends CommonFlags, JoinFlags, ReadyFlags {
   kernel?: string;
   kernelRepo?: string;
   kernelBranch?: string;
@@ -27,9 +27,12 @@ export async function rpiosCommand(flags: RpiosFlags): Promise<number> {
   }
   const join = await joinOptionsFrom(flags, false, 'rpios');
   const target = await targetFrom(flags);
-  if (join && !flags.json) process.stderr.write(`pi-prep: preparing a Raspberry Pi OS worker for ${join.token.server} (${target.label})\n`);
+  if (join && !flags.json && !flags.quiet) process.stderr.write(`pi-prep: preparing a Raspberry Pi OS worker for ${join.token.server} (${target.label})\n`);
+  const ready = await readyTasks(flags, Boolean(join), target);
   const k0s = join ? await resolveArtifact(join, target, flags.dryRun) : undefined;
-  return executeRecipe(rpiosRecipe(target, { kernel, reboot: Boolean(flags.reboot), join: join && k0s ? { opts: join, k0s } : undefined }), target, flags);
+  const recipe = rpiosRecipe(target, { kernel, reboot: Boolean(flags.reboot), join: join && k0s ? { opts: join, k0s } : undefined, prepareOnly: flags.prepareOnly });
+  recipe.tasks.push(...ready);
+  return executeRecipe(recipe, target, flags);
 }
 
 function kernelOptions(flags: RpiosFlags): KernelOptions {

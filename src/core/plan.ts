@@ -74,7 +74,3 @@ export function summaryLine(r: RunReport): string {
   if (!r.ok) return `${base}, ${count('failed') + count('blocked')} failed.`;
   return `${base}.`;
 }
-
-export function renderJson(r: RunReport): string {
-  return redact(JSON.stringify(r, null, 2)) + '\n';
-}

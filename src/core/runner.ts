@@ -100,7 +100,8 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
       registerSignalListeners: false,
       renderer: opts.renderer ?? 'silent',
       fallbackRenderer: 'simple',
-      rendererOptions: opts.renderer === 'simple' ? { logger: new EndsOnlyLogger({ useIcons: true }) } : { collapseSubtasks: false },
+      // A failed task shows its title only: the error itself is printed once, as the run's last line.
+      rendererOptions: opts.renderer === 'simple' ? { logger: new EndsOnlyLogger({ useIcons: true }) } : { collapseSubtasks: false, showErrorMessage: false },
       collectErrors: false,
     } as never,
   );
@@ -123,10 +124,20 @@ function redacted(err: unknown): PiPrepError {
   return new PiPrepError(redact(oneLine(err)), exitCodeFor(err));
 }
 
-/** Plain-lines output (pipes, CI): one line per task when it ends, not another when it starts. */
+/**
+ * Plain-lines output (pipes, CI): one line per task when it ends, not another when it starts; a
+ * failed task's line says FAILED without the error, which the command prints once at the end.
+ */
 class EndsOnlyLogger extends ListrLogger {
   override log(level: string, message: string | unknown[], options?: Parameters<ListrLogger['log']>[2]): void {
     if (level === ListrLogLevels.STARTED) return;
+    const suffix = options?.suffix;
+    if (level === ListrLogLevels.FAILED && suffix && typeof suffix === 'object' && !Array.isArray(suffix)) options = { ...options, suffix: { ...suffix, field: ListrLogLevels.FAILED } };
+    // A skip message repeats the title (the TTY renderer shows it instead of the title): once here.
+    const skipped = `${ListrLogLevels.SKIPPED}: ${typeof message === 'string' ? message : ''} `;
+    if (level === ListrLogLevels.SKIPPED && suffix && typeof suffix === 'object' && !Array.isArray(suffix) && typeof suffix.field === 'string' && suffix.field.startsWith(skipped)) {
+      options = { ...options, suffix: { ...suffix, field: `${ListrLogLevels.SKIPPED} ${suffix.field.slice(skipped.length)}` } };
+    }
     super.log(level, message, options);
   }
 }

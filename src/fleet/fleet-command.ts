@@ -1,29 +1,38 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../core/errors.js';
+import { printJson, type Envelope } from '../core/json-output.js';
 import { addSecret, redact } from '../core/redact.js';
-import { hostFromFlag, readInventory, type FleetHost } from './inventory.js';
-import { runHost, type HostResult } from './run-host.js';
+import { hostFromFlag, readInventory, type FleetHost, type Skipped } from './inventory.js';
+import { proxyCommand } from './jump-host.js';
+import { HostRunner, type HostResult } from './run-host.js';
 import { renderSummary } from './summary.js';
+import { groupNeedsInventory } from '../commands/options.js';
 
 /** Flags that pick the fleet itself; they are not handed on to each host's run. */
-const FLEET_FLAGS = ['--host', '--inventory', '--parallel'];
+const FLEET_FLAGS = ['--host', '--inventory', '--parallel', '--group'];
 /** Flags an inventory may not set per host. */
-const NOT_PER_HOST = new Set(['host', 'inventory', 'parallel', 'root']);
+const NOT_PER_HOST = new Set(['host', 'inventory', 'parallel', 'group', 'root']);
 
 export interface FleetFlags {
   host?: string[];
   inventory?: string;
   parallel?: string;
+  group?: string[];
   json?: boolean;
 }
 
 /**
- * Run one command on many hosts: each host is its own pi-prep process (own SSH connection, own
- * secrets registry, own exit code), at most --parallel at a time. Their output is shown line by
- * line with the host's name in front; a table sums up at the end. One host failing stops no other.
+ * Run one command on many hosts, at most --parallel at a time: each slot is a pi-prep worker
+ * process (src/fleet/worker.ts) that runs its hosts one after another, each run with its own SSH
+ * connection and exit code, as a single-host run would. Their output is shown line by line with
+ * the host's name in front; a table sums up at the end. One host failing stops no other.
  */
 export async function fleetCommand(command: Command, rawArgs: string[], flags: FleetFlags): Promise<number> {
-  const hosts = [...(flags.host ?? []).map(hostFromFlag), ...(flags.inventory ? await readInventory(flags.inventory) : [])];
+  const groups = (flags.group ?? []).flatMap((g) => g.split(',')).filter(Boolean);
+  groupNeedsInventory(flags);
+  const inventory = flags.inventory ? await readInventory(flags.inventory, groups) : undefined;
+  const hosts = [...(flags.host ?? []).map(hostFromFlag), ...(inventory?.hosts ?? [])];
+  const skipped = inventory?.skipped ?? [];
   const parallel = Number(flags.parallel ?? 4);
   if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--parallel ${flags.parallel} is not a whole number of hosts: use e.g. --parallel 4`);
   if (rawArgs.some((a) => a === '--root' || a.startsWith('--root='))) throw new UsageError('--root names one local directory and cannot be combined with a fleet: drop --root or the hosts');
@@ -38,22 +47,29 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
 
   const shared = stripFleetFlags(rawArgs.slice(rawArgs.indexOf(command.name()) + 1));
   // Per-host ssh options go first: ssh keeps the first value it is given for an option.
-  // A token given as text (on the command line or in the inventory) goes to each host's run on
-  // its stdin, never into a child's argv.
-  const runs = hosts.map((h) => tokenToStdin([command.name(), ...h.sshOptions.flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]));
+  // A token given as text (on the command line or in the inventory) goes to each host's run as
+  // its input (over the worker's IPC channel), never into any argv.
+  const sharedSsh = sshOptionsIn(shared);
+  const runs = hosts.map((h) => {
+    const jump = h.jump ? [proxyCommand(h.jump, [...h.sshOptions, ...sharedSsh], h.name)] : [];
+    return tokenToStdin([command.name(), ...[...jump, ...h.sshOptions].flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]);
+  });
   const argvs = runs.map((r) => r.argv);
-  // `--join -` reads the token once here and hands it to each host's run on its stdin.
+  // `--join -` reads the token once here and hands it to each host's run as its input.
   const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
 
   const json = Boolean(flags.json);
-  if (!json) process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts, ${Math.min(parallel, hosts.length)} at a time\n`);
+  if (!json) {
+    for (const s of skipped) process.stderr.write(`pi-prep: skipping ${s.name}: ${s.why}\n`);
+    process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts${inventory ? ` (${inventory.format} inventory)` : ''}, ${Math.min(parallel, hosts.length)} at a time\n`);
+  }
   const width = Math.max(...hosts.map((h) => h.name.length));
-  const results = await pool(hosts, parallel, (h, i) =>
-    runHost(h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
+  const results = await pool(hosts, parallel, (runner, h, i) =>
+    runner.run(h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
   );
 
   if (json) {
-    process.stdout.write(redact(JSON.stringify({ ok: results.every((r) => r.exitCode === 0), hosts: results.map(jsonEntry) }, null, 2)) + '\n');
+    printJson('fleet', results.every((r) => r.exitCode === 0), { command: command.name(), hosts: results.map(jsonEntry), skipped: skipped.map(skippedEntry) });
   } else {
     process.stdout.write(redact(renderSummary(results)));
   }
@@ -109,6 +125,15 @@ function hostArgs(h: FleetHost): string[] {
   return out;
 }
 
+/** The values of every --ssh-option in argv. */
+function sshOptionsIn(argv: string[]): string[] {
+  return argv.flatMap((a, i) => (a === '--ssh-option' && argv[i + 1] !== undefined ? [argv[i + 1]!] : a.startsWith('--ssh-option=') ? [a.slice('--ssh-option='.length)] : []));
+}
+
+function skippedEntry(s: Skipped): Record<string, string> {
+  return { host: s.name, reason: s.why };
+}
+
 /** `--join TOKEN` becomes `--join -` with TOKEN for stdin (the last --join wins, as in commander). */
 export function tokenToStdin(argv: string[]): { argv: string[]; token?: string } {
   let token: string | undefined;
@@ -143,26 +168,40 @@ async function readAllStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Run at most `limit` at a time, results in input order. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+/** Run at most `limit` at a time, each slot with its own worker process; results in input order. */
+async function pool<T, R>(items: T[], limit: number, fn: (runner: HostRunner, item: T, i: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
+  const slot = async () => {
+    const runner = new HostRunner();
+    try {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(runner, items[i]!, i);
+      }
+    } finally {
+      runner.close();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, slot));
   return results;
 }
 
 function jsonEntry(r: HostResult): Record<string, unknown> {
-  let report: unknown;
+  let result: Envelope | undefined;
   try {
-    report = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    result = r.stdout.trim() ? (JSON.parse(r.stdout) as Envelope) : undefined;
   } catch {
-    report = undefined;
+    result = undefined;
   }
-  return { host: r.name, address: r.address, exitCode: r.exitCode, seconds: r.seconds, ...(r.error ? { error: r.error } : {}), ...(report ? { report } : {}) };
+  const error = r.exitCode === 0 ? undefined : (result && failureOf(result)) ?? r.error;
+  return { host: r.name, address: r.address, exitCode: r.exitCode, seconds: r.seconds, ...(error ? { error } : {}), ...(result ? { result } : {}) };
+}
+
+/** Why a host's run failed, from its own envelope: its error, or the first task that failed or is blocked. */
+function failureOf(result: Envelope): string | undefined {
+  if ('error' in result) return result.error.message;
+  const tasks = (result.data as { tasks?: { title: string; status: string; why: string; error?: string }[] } | undefined)?.tasks ?? [];
+  const bad = tasks.find((t) => t.status === 'failed' || t.status === 'blocked');
+  return bad ? `${bad.title}: ${bad.error ?? bad.why}` : undefined;
 }

@@ -124,8 +124,7 @@ export abstract class HostFsTarget implements Target {
     let p = await this.hostPath(path);
     while (!(await lstat(p).catch(() => undefined)) && p !== dirname(p)) p = dirname(p);
     p = await realpath(p);
-    const viaDf = await freeFromDiskInfo(p);
-    if (viaDf !== undefined) return viaDf;
+    // statfs(2) on the path itself: the filesystem that holds it, whatever its mount point is called.
     const s = await statfs(p).catch(() => undefined);
     return s ? s.bavail * s.bsize : undefined;
   }
@@ -141,21 +140,4 @@ export abstract class HostFsTarget implements Target {
 export function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-/** node-disk-info lists mounted filesystems (df -kPl); the longest mount point holding p is p's. */
-async function freeFromDiskInfo(p: string): Promise<number | undefined> {
-  try {
-    const { getDiskInfo } = await import('node-disk-info');
-    const drives = await getDiskInfo();
-    let best: { mount: string; free: number } | undefined;
-    for (const d of drives) {
-      const mount = d.mounted;
-      const inside = mount === '/' || p === mount || p.startsWith(mount + '/');
-      if (inside && (!best || mount.length > best.mount.length)) best = { mount, free: d.available * 1024 };
-    }
-    return best?.free;
-  } catch {
-    return undefined; // no df here: statfs answers instead
-  }
 }

@@ -9,10 +9,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the built CLI as a user would: a real process, no TTY. */
-export function runCli(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+/** Run the built CLI as a user would: a real process, no TTY. `bin`: an installed `pi-prep` instead. */
+export function runCli(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string; bin?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(opts.bin ?? process.execPath, opts.bin ? args : [CLI, ...args], {
       env: { ...process.env, XDG_CACHE_HOME: process.env.PI_PREP_TEST_CACHE ?? '/tmp/pi-prep-test-cache', ...opts.env },
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],

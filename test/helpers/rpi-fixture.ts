@@ -2,6 +2,7 @@ import { buildRoot, recordingScript } from './fixture-root.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { kernelConfig } from './k0s-release.js';
+import { SYSTEMCTL } from './pi-sim/rpios-boot.js';
 
 /** The running kernel's config: what k0s needs plus every option of kernel-configs/ (minus `without`). */
 export function piKernelConfig(without: string[] = []): string {
@@ -79,18 +80,11 @@ export const BOARDS = {
 } as const;
 
 /**
- * Stands in for reboot: records argv, then does what a reboot of this Pi would bring: a new boot
- * id, the memory controller when cmdline.txt asks for it, and the k0s kernel when config.txt
- * selects it (its release read from pi-prep's manifest).
+ * Stands in for reboot: records argv (tests assert a root directory is never rebooted). What a
+ * reboot brings is the boot simulator's (pi-sim/rpios-boot.ts), run by the test as the user's reboot.
  */
-export function rebootStandIn(bringsMemory = true): string {
-  return recordingScript(`
-id=$(cat /proc/sys/kernel/random/boot_id); echo "x$id" > /proc/sys/kernel/random/boot_id
-if ${bringsMemory ? 'grep -q cgroup_enable=memory /boot/firmware/cmdline.txt' : 'false'}; then echo 'cpuset cpu io memory hugetlb pids rdma misc' > /sys/fs/cgroup/cgroup.controllers; fi
-if grep -q '^kernel=.*-k0s.img' /boot/firmware/config.txt && [ -f /var/lib/pi-prep/kernel-install.json ]; then
-  sed -n 's/.*"release": "\\(.*\\)".*/\\1/p' /var/lib/pi-prep/kernel-install.json > /proc/sys/kernel/osrelease
-fi
-exit 0`);
+export function rebootStandIn(): string {
+  return recordingScript('echo "simulated Pi: the test boots it (bootRpiOs)" >&2');
 }
 
 export interface PiRootOptions {
@@ -99,6 +93,7 @@ export interface PiRootOptions {
   without?: string[];
   cmdline?: string;
   bootFiles?: Record<string, string | Buffer>;
+  /** false: the kernel lacks CONFIG_MEMCG, so no cmdline brings the memory controller. */
   bringsMemory?: boolean;
 }
 
@@ -117,7 +112,7 @@ export function piRoot(o: PiRootOptions): string {
       '/proc/sys/kernel/osrelease': `${b.release}\n`,
       '/proc/sys/kernel/random/boot_id': '6f1c3e1a-0000-4000-8000-000000000001\n',
       '/proc/meminfo': 'MemTotal:        3884376 kB\n',
-      [`/boot/config-${b.release}`]: piKernelConfig(o.without ?? []),
+      [`/boot/config-${b.release}`]: piKernelConfig([...(o.without ?? []), ...(o.bringsMemory === false ? ['MEMCG'] : [])]),
       '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io pids\n',
       '/boot/firmware/cmdline.txt': o.cmdline ?? BOOKWORM_CMDLINE,
       '/boot/firmware/config.txt': BOOKWORM_CONFIG,
@@ -126,6 +121,6 @@ export function piRoot(o: PiRootOptions): string {
       '/boot/firmware/kernel_2712.img': Buffer.from('stock kernel_2712.img\n'),
       ...boot,
     },
-    standIns: { '/sbin/reboot': rebootStandIn(o.bringsMemory ?? true) },
+    standIns: { '/sbin/reboot': rebootStandIn(), '/bin/systemctl': SYSTEMCTL },
   });
 }

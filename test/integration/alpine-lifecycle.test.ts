@@ -11,6 +11,7 @@ import type { TestHttpServer } from '../helpers/http-server.js';
 import { alpineTarball } from '../helpers/card-inspect.js';
 import { SimAlpinePi } from '../helpers/pi-sim/alpine-pi.js';
 import { simK0sRelease } from '../helpers/pi-sim/release.js';
+import { jsonData } from '../helpers/json-contract.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMhg0pHc9Q1bqmKq2u9lqv1t8bq5cP0E9g0k8Vt1x5oN me@laptop';
 const MT = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
@@ -165,7 +166,7 @@ describe('an alpine-sd card through boots (simulated diskless Alpine on a loop d
     // The network is back; the controller answers only from the third wait on.
     p.network = true;
     p.controller = false;
-    p.onSleep = '[ "$n" -ge 2 ] && : > /.sim/controller-up';
+    p.onSleep = '[ "$n" -ge 2 ] && rm -f /.sim/controller-down';
     const late = p.boot();
     assert.deepEqual(late.errors, []);
     assert.ok(late.calls.some((c) => c[0] === 'nc'), 'the controller is probed');
@@ -173,7 +174,7 @@ describe('an alpine-sd card through boots (simulated diskless Alpine on a loop d
     p.shutdown();
     const r2 = await runCli(['check', '--card', img, '--json']);
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
-    assert.equal(JSON.parse(r2.stdout).state, 'joined');
+    assert.equal(jsonData<{ state: string }>(r2.stdout, 'check').state, 'joined');
   });
 
   it('the same card on a USB adapter or SSD (sda1): lbu and the apk cache follow the boot media, and reboots keep the worker', async () => {

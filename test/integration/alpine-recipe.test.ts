@@ -12,6 +12,7 @@ import type { TestHttpServer } from '../helpers/http-server.js';
 import { SimAlpinePi } from '../helpers/pi-sim/alpine-pi.js';
 import { setupAlpineCard, STOCK_CMDLINE } from '../helpers/pi-sim/alpine-card.js';
 import { simK0sRelease } from '../helpers/pi-sim/release.js';
+import { jsonData } from '../helpers/json-contract.js';
 
 const MEDIA = '/media/mmcblk0p1';
 const FLAGS = 'cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1';
@@ -140,7 +141,7 @@ describe('pi-prep alpine --root on a running diskless Alpine (boot simulator, ca
     assert.match(dry.stdout, /Boot the Pi with this card/);
     assert.ok(!dry.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
 
-    const plan = async (r: CliResult) => (JSON.parse(r.stdout) as { tasks: { id: string; actions: { kind: string; argv?: string[] }[] }[] }).tasks
+    const plan = async (r: CliResult) => jsonData<{ tasks: { id: string; actions: { kind: string; argv?: string[] }[] }[] }>(r.stdout, 'alpine').tasks
       .map((t) => ({ id: t.id, runs: t.actions.filter((a) => a.kind === 'run').map((a) => a.argv) }));
     const dryPlan = await plan(await run(pi, ['--dry-run', '--json']));
     const real = await plan(await run(pi, ['--json']));

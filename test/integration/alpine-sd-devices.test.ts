@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { alpineTarball, bootFile, bootFiles, e2fsck, fsckVfat, partitions, sha256, sh, tarballFiles } from '../helpers/card-inspect.js';
+import { jsonData } from '../helpers/json-contract.js';
 
 const M = 1024 * 1024;
 
@@ -112,12 +113,30 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
   it('pi-prep disks lists this machine\'s disks with a verdict and reason', async () => {
     const r = await runCli(['disks', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const list = JSON.parse(r.stdout) as { device: string; verdict: string; reason: string }[];
+    const { disks: list } = jsonData<{ disks: { device: string; verdict: string; reason: string }[] }>(r.stdout, 'disks');
     for (const d of realDisks()) {
       const v = list.find((x) => x.device === d);
       assert.ok(v, `${d} missing`);
       assert.equal(v!.verdict, 'refused');
       assert.ok(v!.reason.length > 0);
+    }
+  });
+
+  it('a card mounted at a path with a space has that one mount point (the unmount step gets it whole)', async () => {
+    const img = join(work, 'spaced.img');
+    sh('truncate', ['-s', '32M', img]);
+    sh('mkfs.ext4', ['-q', '-F', img]);
+    const dev = attach(img);
+    const at = join(work, 'media', 'My Card');
+    mkdirSync(at, { recursive: true });
+    sh('mount', [dev, at]);
+    try {
+      const r = await runCli(['disks', '--json', '--loop']);
+      assert.equal(r.code, 0, r.stderr);
+      const { disks } = jsonData<{ disks: { device: string; mounts: { device: string; mountpoint: string }[] }[] }>(r.stdout, 'disks');
+      assert.deepEqual(disks.find((d) => d.device === dev)?.mounts, [{ device: dev, mountpoint: at }]);
+    } finally {
+      sh('umount', [at]);
     }
   });
 });

@@ -87,12 +87,15 @@ describe('pi-prep alpine-sd on an image file', () => {
     const ovlDir = mkdtempSync(join(work, 'ovl-'));
     execFileSync('tar', ['-xzf', '-', '-C', ovlDir], { input: bootFile(img, BOOT.offset, 'pi-w1.apkovl.tar.gz') });
     assert.equal(readFileSync(join(ovlDir, 'etc/hostname'), 'utf8'), 'pi-w1\n');
-    assert.match(readFileSync(join(ovlDir, 'etc/fstab'), 'utf8'), /^LABEL=k0s-data\t\/var\/lib\/k0s\text4/m);
+    assert.match(readFileSync(join(ovlDir, 'etc/fstab'), 'utf8'), /^LABEL=k0s-data\t\/media\/k0s-data\text4\tdefaults,noatime\t0 2\n\/media\/k0s-data\/k0s\t\/var\/lib\/k0s\tnone\tbind\t0 0$/m);
+    assert.equal(readFileSync(join(ovlDir, 'etc/apk/protected_paths.d/pi-prep.list'), 'utf8'), '+etc/init.d/k0sworker\n+etc/init.d/pi-prep-media\n+root/.ssh\n+usr/local/bin/k0s\n', 'what lbu must keep beyond /etc');
     assert.match(readFileSync(join(ovlDir, 'etc/lbu/lbu.conf'), 'utf8'), /^LBU_MEDIA=mmcblk0p1$/m);
     assert.match(readFileSync(join(ovlDir, 'etc/rc.conf'), 'utf8'), /rc_cgroup_mode="unified"/);
     assert.match(readFileSync(join(ovlDir, 'root/.ssh/authorized_keys'), 'utf8'), /me@laptop/);
-    assert.ok(!readFileSync(join(ovlDir, 'etc/init.d/pi-prep-first-boot'), 'utf8').includes(token));
-    execFileSync('sh', ['-n', join(ovlDir, 'etc/init.d/pi-prep-first-boot')]);
+    for (const f of ['etc/init.d/pi-prep-first-boot', 'etc/init.d/pi-prep-media', 'etc/pi-prep/first-boot.sh']) {
+      assert.ok(!readFileSync(join(ovlDir, f), 'utf8').includes(token));
+      execFileSync('sh', ['-n', join(ovlDir, f)]);
+    }
 
     // Data partition: k0s for arm64 as published, the token 0600 root-owned in a 0700 directory.
     const dir = debugfs(img, DATA_OFFSET, 'stat /pi-prep');
@@ -103,6 +106,7 @@ describe('pi-prep alpine-sd on an image file', () => {
     assert.equal(debugfs(img, DATA_OFFSET, 'cat /pi-prep/join.token').trim(), token);
     assert.equal(debugfs(img, DATA_OFFSET, 'cat /pi-prep/k0s'), assets.arm64);
     assert.match(debugfs(img, DATA_OFFSET, 'stat /pi-prep/k0s'), /Mode:\s+0755/);
+    assert.match(debugfs(img, DATA_OFFSET, 'stat /k0s'), /Type: directory/, 'k0s/, bound to /var/lib/k0s at boot');
   });
 
   it('a dry run on an existing card changes no byte; a re-run rewrites it cleanly', async () => {

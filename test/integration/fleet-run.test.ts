@@ -2,30 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildRoot, osRelease, removeRoot, standInCalls } from '../helpers/fixture-root.js';
+import { removeRoot, standInCalls } from '../helpers/fixture-root.js';
+import { piRoot } from '../helpers/pi-root.js';
 import { runCli } from '../helpers/cli.js';
+import { parseEnvelope } from '../helpers/json-contract.js';
 import { treeHash } from '../helpers/tree-hash.js';
-import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
-import { TestSshd, chrootable, makeClientKey, type ClientKey } from '../helpers/sshd.js';
+import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
+import { TestSshd, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
-
-/** A Pi root; `broken` lacks a kernel option k0s requires, so the linux recipe stops at preflight. */
-function piRoot(broken: boolean): string {
-  return chrootable(() =>
-    buildRoot({
-      arch: 'arm64',
-      init: 'systemd',
-      files: {
-        '/etc/os-release': osRelease('debian', '12', 'Debian GNU/Linux 12 (bookworm)'),
-        '/proc/sys/kernel/osrelease': '6.6.51-v8+\n',
-        '/boot/config-6.6.51-v8+': kernelConfig(broken ? ['NETFILTER_XT_MATCH_COMMENT'] : []),
-        '/proc/device-tree/model': 'Raspberry Pi 4 Model B Rev 1.4\0',
-        '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory pids\n',
-        '/proc/meminfo': 'MemTotal:        3884376 kB\n',
-      },
-    }),
-  );
-}
 
 describe('a fleet: three Pis over SSH, one of them failing', () => {
   let key: ClientKey;
@@ -124,9 +108,13 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
     assert.deepEqual(pis.map((p) => treeHash(p.root)), hashes, 'nothing changed anywhere');
 
     const json = await runCli(['linux', '--dry-run', '--json', ...hosts, ...sshArgs(), ...joinArgs()], { env: env() });
-    const doc = JSON.parse(json.stdout) as { ok: boolean; hosts: { host: string; exitCode: number; report?: { ok: boolean } }[] };
+    assert.equal(json.code, 1);
+    const doc = parseEnvelope(json.stdout, 'fleet') as { ok: boolean; data: { command: string; hosts: { host: string; exitCode: number; error?: string; result?: { kind: string; ok: boolean } }[] } };
     assert.equal(doc.ok, false);
-    assert.deepEqual(doc.hosts.map((h) => [h.exitCode, h.report?.ok]), [[0, true], [0, true], [1, false]]);
+    assert.equal(doc.data.command, 'linux');
+    assert.deepEqual(doc.data.hosts.map((h) => [h.exitCode, h.result?.kind, h.result?.ok]), [[0, 'linux', true], [0, 'linux', true], [1, 'linux', false]]);
+    // The failing host's reason is its blocked requirement, not the last line of its JSON ("}").
+    assert.match(doc.data.hosts[2]!.error ?? '', /CONFIG_NETFILTER_XT_MATCH_COMMENT/);
   });
 
   it('a bad inventory or --parallel is a usage error before any host is touched', async () => {
@@ -146,5 +134,8 @@ describe('a fleet: three Pis over SSH, one of them failing', () => {
     const res = await runCli(['check', '--host', 'a', '--host', 'b', '--parallel', '0']);
     assert.equal(res.code, 2);
     assert.match(res.stderr, /--parallel 0 is not a whole number/);
+    const json = await runCli(['check', '--host', 'a', '--host', 'b', '--parallel', '0', '--json']);
+    assert.equal(json.code, 2);
+    assert.match(parseEnvelope(json.stdout, 'fleet').error!.message, /--parallel 0 is not a whole number/);
   });
 });

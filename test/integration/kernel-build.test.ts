@@ -8,6 +8,10 @@ import { runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { BOOKWORM_CMDLINE, BOOKWORM_CONFIG, piRoot } from '../helpers/rpi-fixture.js';
 import { TINY_EXTRA, kernelRepo } from '../helpers/kernel-repo.js';
+import { TAG, sampleWorkerToken } from '../helpers/k0s-release.js';
+import type { TestHttpServer } from '../helpers/http-server.js';
+import { bootRpiOs } from '../helpers/pi-sim/rpios-boot.js';
+import { simK0sRelease } from '../helpers/pi-sim/release.js';
 
 const PATCHED = BOOKWORM_CMDLINE.trimEnd() + ' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n';
 const RELEASE = '6.1.192-k0s';
@@ -22,7 +26,9 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
   let work: string;
   let repo: string;
   let root: string;
-  before(() => {
+  let sim: TestHttpServer;
+  before(async () => {
+    sim = await simK0sRelease();
     repo = kernelRepo();
     work = mkdtempSync(join(tmpdir(), 'pi-prep-kbuild-'));
     writeFileSync(join(work, 'tiny-extra.config'), TINY_EXTRA);
@@ -32,7 +38,8 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     writeFile(root, '/boot/config-6.1.0-rpi7-rpi-v8', readFileSync(join(root, 'boot/config-6.6.51+rpt-rpi-v8')));
     writeFile(root, '/boot/firmware/bcm2711-rpi-400.dtb', Buffer.from('stock pi 400 dtb\n'));
   });
-  after(() => {
+  after(async () => {
+    await sim.stop();
     rmSync(work, { recursive: true, force: true });
     removeRoot(root);
   });
@@ -87,6 +94,18 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /Reboot now/);
     assert.match(readFileSync(join(boot, 'config.txt'), 'utf8'), /kernel=kernel8-k0s\.img/);
+
+    // The user reboots: the firmware loads kernel8-k0s.img (its own banner names the release) with the new cmdline.
+    const booted = bootRpiOs(root, 'pi4');
+    assert.deepEqual([booted.kernel, booted.release], ['kernel8-k0s.img', RELEASE]);
+    assert.ok(booted.controllers.includes('memory'), 'cgroup_enable=memory took effect');
+    const tokenFile = join(work, 'worker.token');
+    writeFileSync(tokenFile, (await sampleWorkerToken()) + '\n', { mode: 0o600 });
+    const joined = await runCli([...args('--verbose'), '--join', `@${tokenFile}`, '--k0s-mirror', sim.url, '--k0s-version', TAG]);
+    assert.equal(joined.code, 0, joined.stderr + joined.stdout.slice(-3000));
+    assert.match(joined.stdout, /\[x\] After the reboot: kernel, cgroups and CFS bandwidth verified \(done: 6\.1\.192-k0s, memory controller on\)/);
+    const next = bootRpiOs(root, 'pi4');
+    assert.deepEqual([next.release, next.started, next.failed], [RELEASE, ['k0sworker'], []], 'the next boot: the k0s kernel, the worker running');
 
     const dry = await runCli(args('--rollback-kernel', '--dry-run'));
     assert.equal(dry.code, 0, dry.stderr);

@@ -7,6 +7,7 @@ import { runCli } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, joinWorkspace, k0sReleaseServer, kernelConfig, sampleControllerToken, type JoinWorkspace } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
+import { jsonData, parseEnvelope } from '../helpers/json-contract.js';
 
 const RELEASE = '6.1.0-test';
 
@@ -112,6 +113,19 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     assert.match(res.stdout, /run `\/usr\/local\/bin\/k0s install worker --token-file \/etc\/k0s\/k0stoken`/);
     assert.match(res.stdout, /run `\/usr\/local\/bin\/k0s start`/);
     assert.ok(!res.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
+
+    // The same plan as JSON: the envelope, file modes as octal strings.
+    const json = await runCli(args(root, '--dry-run', '--json'), { env: env() });
+    assert.equal(json.code, 0, json.stderr);
+    const plan = jsonData<{ dryRun: boolean; tasks: { actions: { kind: string; path?: string; mode?: string }[] }[] }>(json.stdout, 'linux');
+    assert.equal(plan.dryRun, true);
+    const actions = plan.tasks.flatMap((t) => t.actions);
+    assert.equal(actions.find((a) => a.kind === 'write' && a.path === '/etc/k0s/k0stoken')?.mode, '0600');
+    assert.equal(actions.find((a) => a.kind === 'put' && a.path === '/usr/local/bin/k0s')?.mode, '0755');
+    // --quiet: nothing on stdout, the exit code says it.
+    const quiet = await runCli(args(root, '--dry-run', '--quiet'), { env: env() });
+    assert.deepEqual([quiet.code, quiet.stdout, quiet.stderr], [0, '', '']);
+    assert.equal(treeHash(root), before, 'root unchanged');
   });
 
   it('--check-server blocks when the API server does not answer, and passes when it does', async () => {
@@ -185,6 +199,18 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     assert.equal(res.code, 1);
     assert.match(res.stderr, /CONFIG_NETFILTER_XT_MATCH_COMMENT/);
     assert.match(res.stderr, /fix:/);
+    const reason = res.stderr.trim().split('\n').at(-1)!.replace(/^pi-prep: /, '');
+    assert.equal((res.stdout + res.stderr).split(reason).length - 1, 1, `the failure is printed once:\n${res.stdout}${res.stderr}`);
+    assert.equal(treeHash(root), before);
+
+    // Under --json the same failure is an envelope on stdout, with the run's report and the same exit code.
+    const json = await runCli(args(root, '--json'), { env: env() });
+    assert.equal(json.code, 1);
+    const doc = parseEnvelope(json.stdout, 'linux');
+    assert.equal(doc.ok, false);
+    assert.equal(doc.error?.message, reason);
+    assert.equal(doc.error?.exitCode, 1);
+    assert.equal((doc.error?.report as { tasks: { status: string }[] }).tasks[0]!.status, 'blocked');
     assert.equal(treeHash(root), before);
   });
 
@@ -243,6 +269,13 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
           assert.match(errLines[0]!, c.pattern);
           assert.equal(res.stderr.trim().split('\n').at(-1), errLines[0]);
           assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
+          // With --json: the same exit code, and the error as an envelope on stdout.
+          const json = await runCli([...(await c.setup(root)), '--json'], { env: env() });
+          assert.equal(json.code, c.code, json.stderr);
+          const doc = parseEnvelope(json.stdout, 'linux');
+          assert.equal(doc.ok, false);
+          assert.match(doc.error!.message, c.pattern);
+          assert.equal(doc.error!.exitCode, c.code);
           assert.equal(existsSync(join(root, 'usr/local/bin/k0s')), false, 'nothing installed');
           assert.equal(treeHash(root), before, 'root unchanged');
         } finally {

@@ -9,26 +9,30 @@ import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 import { BOARDS, BOOKWORM_CMDLINE, BOOKWORM_CONFIG, piRoot } from '../helpers/rpi-fixture.js';
+import { bootRpiOs } from '../helpers/pi-sim/rpios-boot.js';
+import { simK0sRelease } from '../helpers/pi-sim/release.js';
 
 const PATCHED = BOOKWORM_CMDLINE.trimEnd() + ' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n';
 
 describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
-  let server: TestHttpServer;
   let work: string;
   let tokenFile: string;
   const roots: string[] = [];
   let ws: JoinWorkspace;
+  let sim: TestHttpServer;
   before(async () => {
     ws = await joinWorkspace('rpios');
-    ({ server, work, tokenFile } = ws);
+    ({ work, tokenFile } = ws);
+    sim = await simK0sRelease();
   });
   after(async () => {
+    await sim.stop();
     await ws.stop();
     roots.forEach(removeRoot);
   });
   // A local path, so a run that wrongly decided to rebuild could never reach the network.
   const REPO = '/nonexistent/raspberrypi-linux';
-  const args = (root: string, ...more: string[]) => ['rpios', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG, '--kernel-repo', REPO, ...more];
+  const args = (root: string, ...more: string[]) => ['rpios', '--root', root, '--join', `@${tokenFile}`, '--k0s-mirror', sim.url, '--k0s-version', TAG, '--kernel-repo', REPO, ...more];
   const env = () => ({ XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) });
 
   for (const board of ['pi4', 'pi5'] as const) {
@@ -47,9 +51,11 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       if (viaFlag) {
         assert.match(first.stdout, /is a root directory and is not rebooted: reboot the Pi, then run the same command again/);
         assert.deepEqual(standInCalls(root), [], '`reboot` is never run in a chroot');
-        execFileSync('chroot', [root, '/sbin/reboot']); // the user reboots the Pi
+        bootRpiOs(root, board); // the user reboots the Pi
       } else {
         assert.match(first.stdout, /Reboot now \(`sudo reboot`\), then run the same command again/);
+        // Tasks after the reboot are listed once each, without their title twice.
+        assert.match(first.stdout, /^↓ k0s worker running \[SKIPPED \(waits for the next run\)\]$/m);
         assert.deepEqual(standInCalls(root), []);
         // Running it again before the reboot stops again, changing nothing.
         const h = treeHash(root);
@@ -57,7 +63,7 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
         assert.equal(again.code, 0, again.stderr);
         assert.match(again.stdout, /Reboot now/);
         assert.equal(treeHash(root), h);
-        execFileSync('chroot', [root, '/sbin/reboot']); // the user reboots
+        bootRpiOs(root, board); // the user reboots
       }
 
       const second = await runCli(args(root, '--verbose'), { env: env() });
@@ -65,11 +71,17 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       assert.match(second.stdout, /\[x\] Rebooted into the new kernel and cmdline \(done: /);
       assert.match(second.stdout, /\[x\] After the reboot: kernel, cgroups and CFS bandwidth verified \(done: .*memory controller on\)/);
       const calls = standInCalls(root).filter((c) => c[1] !== 'status');
-      assert.deepEqual(calls.slice(1), [
+      assert.deepEqual(calls, [
         ['k0s', 'install', 'worker', '--token-file', '/etc/k0s/k0stoken'],
         ['k0s', 'start'],
+        ['systemctl', 'start', 'k0sworker.service'],
       ]);
-      assert.ok(server.requests.includes(`/${TAG}/k0s-${TAG}-arm64`));
+      assert.ok(sim.requests.includes(`/${TAG}/k0s-${TAG}-arm64`));
+      // The next boot starts the enabled unit: the worker runs, on the same kernel, with the flags.
+      const boot = bootRpiOs(root, board);
+      assert.deepEqual([boot.started, boot.failed], [['k0sworker'], []]);
+      assert.ok(boot.controllers.includes('memory') && boot.cmdline.endsWith(PATCHED.trim()));
+      assert.equal(execFileSync('chroot', [root, '/usr/local/bin/k0s', 'status']).toString().match(/Role: worker/)?.[0], 'Role: worker');
 
       const h = treeHash(root, [STANDIN_LOG]);
       const third = await runCli(args(root), { env: env() });
@@ -115,7 +127,7 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
     roots.push(root);
     const first = await runCli(args(root, '--kernel', 'skip'), { env: env() });
     assert.equal(first.code, 0, first.stderr);
-    execFileSync('chroot', [root, '/sbin/reboot']);
+    bootRpiOs(root, 'pi4');
     const second = await runCli(args(root, '--kernel', 'skip'), { env: env() });
     assert.equal(second.code, 1);
     assert.match(second.stderr, /after the reboot: no memory controller in \/sys\/fs\/cgroup\/cgroup.controllers: check cgroup_enable=memory in \/boot\/firmware\/cmdline.txt/);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { buildRoot, osRelease, recordingScript, removeRoot, standInCalls } from '../helpers/fixture-root.js';
 import { watchArgv } from '../helpers/argv-watch.js';
 import { runCli } from '../helpers/cli.js';
+import { jsonData, parseEnvelope } from '../helpers/json-contract.js';
 import { sampleWorkerToken } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 
@@ -116,6 +117,30 @@ describe('controller helpers over SSH: pi-prep token and pi-prep kubeconfig', ()
     assert.match(other.stdout, /^    server: https:\/\/k0s\.example\.lan:6443$/m);
   });
 
+  it('token and kubeconfig --json: one envelope each, never the token, mode as octal; errors as JSON too', async () => {
+    const out = join(work, 'json.token');
+    const res = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '-o', out, '--json']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual(jsonData(res.stdout, 'token'), { dryRun: false, controller: sshd.host('root'), server: 'https://127.0.0.1:6443', expiry: '1h', file: out, mode: '0600' });
+    assert.ok(!res.stdout.includes(token) && !res.stderr.includes(token));
+    assert.equal(readFileSync(out, 'utf8'), token + '\n');
+    const dry = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--dry-run', '--json']);
+    assert.equal(jsonData<{ argv: string[] }>(dry.stdout, 'token').argv.join(' '), 'k0s token create --role worker --expiry 1h');
+
+    const bad = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--expiry', 'tomorrow', '--json']);
+    assert.equal(bad.code, 2);
+    assert.deepEqual(parseEnvelope(bad.stdout, 'token').error, { message: '--expiry tomorrow is not a duration: use e.g. --expiry 1h or --expiry 24h', exitCode: 2 });
+    const both = await runCli(['token', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--print', '--json']);
+    assert.equal(both.code, 2);
+    assert.match(parseEnvelope(both.stdout, 'token').error!.message, /--print and --json: give one/);
+
+    const kube = await runCli(['kubeconfig', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--json']);
+    assert.equal(kube.code, 0, kube.stderr);
+    const k = jsonData<{ server: string; kubeconfig: string }>(kube.stdout, 'kubeconfig');
+    assert.equal(k.server, 'https://127.0.0.1');
+    assert.match(k.kubeconfig, /^    server: https:\/\/127\.0\.0\.1:6443$/m);
+  });
+
   it('kubeconfig: a machine that is no controller gives one line', async () => {
     rmSync(join(root, 'var/lib/k0s/pki/admin.conf'));
     const out = join(work, 'none');
@@ -123,5 +148,8 @@ describe('controller helpers over SSH: pi-prep token and pi-prep kubeconfig', ()
     assert.equal(res.code, 1);
     assert.equal(res.stderr, `pi-prep: ${sshd.host('root')} has no /var/lib/k0s/pki/admin.conf: is it a k0s controller (k0s controller / k0s install controller)?\n`);
     assert.ok(!existsSync(out));
+    const json = await runCli(['kubeconfig', '--controller', sshd.host('root'), ...sshd.cliArgs(), '--json']);
+    assert.equal(json.code, 1);
+    assert.match(parseEnvelope(json.stdout, 'kubeconfig').error!.message, /has no \/var\/lib\/k0s\/pki\/admin\.conf/);
   });
 });

@@ -15,6 +15,7 @@ import { CLI } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 import { spawn } from 'node:child_process';
 import { SshTarget } from '../../src/targets/ssh-target.js';
+import { jsonData } from '../helpers/json-contract.js';
 
 const RELEASE = '6.6.51-v8+';
 
@@ -41,7 +42,7 @@ function piRoot(kconfig = kernelConfig()): string {
 const errorLines = (r: CliResult) => r.stderr.split('\n').filter((l) => l && !/^pi-prep: joining /.test(l));
 
 const checkItems = (r: CliResult) => {
-  const j = JSON.parse(r.stdout) as { target: string; items: { id: string; status: string; detail: string }[] };
+  const j = jsonData<{ target: string; items: { id: string; status: string; detail: string }[] }>(r.stdout, 'check');
   // Free space moves between two runs; everything else must be the same.
   return j.items.map((i) => (i.id === 'disk' ? { ...i, detail: '' } : i));
 };
@@ -164,7 +165,7 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
     assert.equal(remote.code, local.code, remote.stderr);
     assert.equal(remote.code, 0, remote.stdout);
     assert.deepEqual(checkItems(remote), checkItems(local));
-    const j = JSON.parse(remote.stdout);
+    const j = jsonData<Record<string, string>>(remote.stdout, 'check');
     assert.equal(j.target, sshd.host('root'));
     assert.equal(j.arch, 'aarch64');
     assert.equal(j.board, 'Raspberry Pi 4 Model B Rev 1.4');

@@ -5,6 +5,7 @@ import { candidateDisks, diskVerdict } from '../../src/steps/disk/safety.js';
 import { fatNameProblem } from '../../src/steps/disk/fat-names.js';
 import { safeEntryPath } from '../../src/steps/disk/extract.js';
 import { RefusedError } from '../../src/core/errors.js';
+import { parseMountinfo } from '../../src/steps/disk/mountinfo.js';
 
 const dev = (over: Partial<BlockDevice> & { path: string }): BlockDevice => ({
   type: 'disk', size: 32e9, ro: false, rm: false, hotplug: false, tran: null, subsystems: 'block:scsi:usb:pci',
@@ -49,9 +50,26 @@ describe('disk verdicts (rpi-imager rules)', () => {
     assert.match(v.reason, /eMMC/);
   });
 
-  it('df (node-disk-info) mounts count too, even when lsblk shows none', () => {
+  it('mounts from the kernel\'s mount table count too, even when lsblk shows none', () => {
     const d = dev({ path: '/dev/sdb', rm: true, children: [dev({ path: '/dev/sdb1', type: 'part' })] });
     assert.equal(diskVerdict(d, { extraMounts: [{ device: '/dev/sdb1', mountpoint: '/home' }] }).verdict, 'refused');
+  });
+
+  it('reads /proc/self/mountinfo: optional fields skipped, escaped spaces, tabs and backslashes restored', () => {
+    const text = [
+      '36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue',
+      '47 27 7:0 / /media/me/My\\040Card rw,relatime shared:5 master:2 - vfat /dev/sdb1 rw',
+      '48 27 7:1 / /media/a\\011b\\134c rw - ext4 /dev/sdc1 rw',
+      '49 27 0:50 / /proc rw,nosuid - proc proc rw',
+      'garbage',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseMountinfo(text), [
+      { device: '/dev/root', mountpoint: '/mnt2' },
+      { device: '/dev/sdb1', mountpoint: '/media/me/My Card' },
+      { device: '/dev/sdc1', mountpoint: '/media/a\tb\\c' },
+      { device: 'proc', mountpoint: '/proc' },
+    ]);
   });
 
   it('parses lsblk JSON from old util-linux (strings) and new (booleans)', () => {

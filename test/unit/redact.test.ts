@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeJoinToken, encodeJoinToken } from '../../src/steps/k0s/token.js';
 import { clearSecrets, redact, REDACTED } from '../../src/core/redact.js';
-import { renderJson, renderMarkdown } from '../../src/core/plan.js';
+import { renderMarkdown } from '../../src/core/plan.js';
+import { renderEnvelope } from '../../src/core/json-output.js';
 import { runRecipe } from '../../src/core/runner.js';
 import { LocalTarget } from '../../src/targets/local-target.js';
 import type { RunReport } from '../../src/core/report.js';
@@ -30,7 +31,7 @@ describe('redaction', () => {
           }],
           notes: [leak],
         };
-        for (const out of [renderMarkdown(report), renderJson(report)]) {
+        for (const out of [renderMarkdown(report), renderEnvelope({ kind: 'linux', version: 1, ok: true, data: report })]) {
           assert.ok(!out.includes(raw), 'raw token leaked');
           assert.ok(!out.includes(secret), 'bootstrap token leaked');
           assert.ok(!out.includes(secret.split('.')[1]!), 'bootstrap secret leaked');

@@ -1,5 +1,6 @@
 import { pbkdf2Sync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
 
 /** One entry of an Alpine overlay (apkovl) tarball: owners and modes are exactly these. */
 export type OverlayEntry =
@@ -102,7 +103,7 @@ export function packOverlay(entries: OverlayEntry[], mtime = Math.floor(Date.now
     const name = en.type === 'dir' ? `${en.path.replace(/\/$/, '')}/` : en.path;
     blocks.push(ustarHeader(name, {
       mode, uid: en.uid ?? 0, gid: en.gid ?? 0, size: data.length, mtime,
-      type: en.type === 'file' ? '0' : en.type === 'dir' ? '5' : '2',
+      type: en.type === 'file' ? 'File' : en.type === 'dir' ? 'Directory' : 'SymbolicLink',
       link: en.type === 'symlink' ? en.target : '',
     }));
     if (data.length) {
@@ -115,35 +116,15 @@ export function packOverlay(entries: OverlayEntry[], mtime = Math.floor(Date.now
   return gzipSync(Buffer.concat(blocks), { level: 9 });
 }
 
-function ustarHeader(name: string, h: { mode: number; uid: number; gid: number; size: number; mtime: number; type: string; link: string }): Buffer {
-  const b = Buffer.alloc(512);
-  let prefix = '';
-  let base = name;
-  if (Buffer.byteLength(name) > 100) {
-    const cut = name.lastIndexOf('/', name.length - 2);
-    prefix = name.slice(0, cut);
-    base = name.slice(cut + 1);
-    if (Buffer.byteLength(base) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`overlay path too long: ${name}`);
-  }
-  const oct = (n: number, len: number) => n.toString(8).padStart(len - 1, '0') + '\0';
-  b.write(base, 0, 100, 'utf8');
-  b.write(oct(h.mode & 0o7777, 8), 100, 'ascii');
-  b.write(oct(h.uid, 8), 108, 'ascii');
-  b.write(oct(h.gid, 8), 116, 'ascii');
-  b.write(oct(h.size, 12), 124, 'ascii');
-  b.write(oct(h.mtime, 12), 136, 'ascii');
-  b.write('        ', 148, 'ascii');
-  b.write(h.type, 156, 'ascii');
-  b.write(h.link, 157, 100, 'utf8');
-  b.write('ustar\0', 257, 'ascii');
-  b.write('00', 263, 'ascii');
-  b.write(h.uid === 0 ? 'root' : '', 265, 32, 'ascii');
-  b.write(h.gid === 0 ? 'root' : '', 297, 32, 'ascii');
-  b.write(prefix, 345, 155, 'utf8');
-  let sum = 0;
-  for (const x of b) sum += x;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
-  return b;
+/** One 512-byte ustar header, encoded by the tar package (checksum, octal fields, name/prefix split). */
+function ustarHeader(name: string, h: { mode: number; uid: number; gid: number; size: number; mtime: number; type: 'File' | 'Directory' | 'SymbolicLink'; link: string }): Buffer {
+  const header = new Header({
+    path: name, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, size: h.size, mtime: new Date(h.mtime * 1000), type: h.type,
+    linkpath: h.link, uname: h.uid === 0 ? 'root' : '', gname: h.gid === 0 ? 'root' : '',
+  });
+  // A name that needs a pax extended header would be read differently by busybox tar: refuse it.
+  if (header.encode()) throw new Error(`overlay path too long: ${name}`);
+  return header.block!;
 }
 
 /**

@@ -159,12 +159,3 @@ export async function looksLikeImage(path: string): Promise<boolean> {
   }
 }
 
-/** Mounted filesystems by source device, from node-disk-info (df): a second opinion next to lsblk. */
-export async function dfMounts(): Promise<{ device: string; mountpoint: string }[]> {
-  try {
-    const { getDiskInfo } = await import('node-disk-info');
-    return (await getDiskInfo()).map((d) => ({ device: d.filesystem, mountpoint: d.mounted }));
-  } catch {
-    return [];
-  }
-}

@@ -7,7 +7,9 @@ import { formatSize } from './size.js';
 export function progressReporter(what: string, total: number | undefined, log?: (line: string) => void): (bytes: number, final?: boolean) => void {
   const start = Date.now();
   let done = 0;
-  let last = 0;
+  // The first line comes half a second in, not at the first chunk: a rate measured over a few
+  // milliseconds gives an absurd ETA.
+  let last = start;
   return (bytes, final = false) => {
     done += bytes;
     if (!log) return;
@@ -19,8 +21,8 @@ export function progressReporter(what: string, total: number | undefined, log?: 
       log(`${what}: ${formatSize(done)} in ${secs.toFixed(1)}s`);
       return;
     }
-    const rate = done / Math.max(secs, 0.001);
-    const eta = rate > 0 ? Math.ceil((total - done) / rate) : 0;
-    log(`${what}: ${formatSize(done)} of ${formatSize(total)} (${Math.floor((done / total) * 100)}%), ETA ${eta}s`);
+    // An ETA only once a second of transfer says something about the rate.
+    const eta = secs >= 1 && done > 0 ? `, ETA ${Math.ceil((Math.max(total - done, 0) * secs) / done)}s` : '';
+    log(`${what}: ${formatSize(done)} of ${formatSize(total)} (${Math.floor((done / total) * 100)}%)${eta}`);
   };
 }

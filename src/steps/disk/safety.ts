@@ -22,7 +22,7 @@ export interface DiskVerdict {
 export interface VerdictOptions {
   /** --loop: loop devices are acceptable targets (tests, image work). */
   allowLoop?: boolean;
-  /** Devices mounted elsewhere (node-disk-info / df): source -> mount point. */
+  /** Mounted filesystems from the kernel's mount table (/proc/self/mountinfo): a second opinion next to lsblk. */
   extraMounts?: { device: string; mountpoint: string }[];
   /** Names of every block device (to spot an eMMC by its boot0 hardware partition). */
   allNames?: string[];

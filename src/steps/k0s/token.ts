@@ -88,7 +88,14 @@ export function decodeJoinToken(text: string): JoinToken {
   return { raw, server, user: user.name };
 }
 
+/** What `--join -` reads instead of stdin: set by a fleet worker for each host's run (src/fleet/worker.ts). */
+let stdinText: string | undefined;
+export function useStdinText(text: string | undefined): void {
+  stdinText = text;
+}
+
 async function readStdin(): Promise<string> {
+  if (stdinText !== undefined) return stdinText;
   if (process.stdin.isTTY) throw new UsageError('--join - reads the token from stdin: pipe it in, e.g. `pi-prep linux --join - < join.token`');
   return readLimited(process.stdin, 'stdin', 'pipe in the output of `k0s token create --role worker`');
 }

@@ -77,7 +77,7 @@ function template(): string {
       '/.sim/bin/media-sync': MEDIA_SYNC, '/.sim/bin/media-check': MEDIA_CHECK,
       // The world a job sees (world.sh makes its shell use these instead of busybox's applets).
       '/.sim/bin/ip': standIn('[ "$1" = route ] && [ -e /.sim/network-up ] && echo "default via 192.0.2.1 dev eth0"; exit 0'),
-      '/.sim/bin/nc': standIn('[ -e /.sim/controller-up ]'),
+      '/.sim/bin/nc': standIn('[ ! -e /.sim/controller-down ]'),
       // A node still waiting after 30 waits never gets there: stop it and say so.
       '/.sim/bin/sleep': standIn('n=$(( $(cat /.sim/sleeps 2>/dev/null || echo 0) + 1 )); echo $n > /.sim/sleeps; [ -f /.sim/on-sleep ] && . /.sim/on-sleep; [ $n -gt 30 ] && { : > /.sim/stuck; kill -9 0; }; exit 0'),
       '/.sim/world.sh': 'ip() { /.sim/bin/ip "$@"; }\nnc() { /.sim/bin/nc "$@"; }\nsleep() { /.sim/bin/sleep "$@"; }\nmount() { /bin/mount "$@"; }\n',
@@ -371,7 +371,7 @@ export class SimAlpinePi {
   private world(): void {
     const s = (x: string) => join(this.root, '.sim', x);
     mkdirSync(join(this.root, '.sim'), { recursive: true });
-    for (const [f, on] of [['network-up', this.network], ['controller-up', this.controller]] as const) {
+    for (const [f, on] of [['network-up', this.network], ['controller-down', !this.controller]] as const) {
       if (on) writeFileSync(s(f), ''); else rmSync(s(f), { force: true });
     }
     if (this.onSleep) writeFileSync(s('on-sleep'), this.onSleep);

@@ -199,10 +199,10 @@ awk 'NR == FNR { old[$1] = $2; next } !($1 in old) || old[$1] != $2 { print $1 }
 		p=
 		for c in $(echo "$d" | tr / ' '); do p="$p/$c"; mmd -D s -i "$DEV@@$OFFSET" "::$p" 2>/dev/null; done
 	fi
-	mcopy -o -i "$DEV@@$OFFSET" "$f" "::/$f" || : > /tmp/.media-failed
+	mcopy -o -i "$DEV@@$OFFSET" "$f" "::/$f" 2>/dev/null || : > /tmp/.media-failed
 done
 awk 'NR == FNR { now[$1] = 1; next } !($1 in now) { print $1 }' /tmp/.media-now /.sim/media.manifest | while read -r f; do
-	mdel -i "$DEV@@$OFFSET" "::/$f" || : > /tmp/.media-failed
+	mdel -i "$DEV@@$OFFSET" "::/$f" 2>/dev/null || : > /tmp/.media-failed
 done
 [ -e /tmp/.media-failed ] && { echo "simulator: writing $DIR back to the card failed" >&2; exit 1; }
 cp /tmp/.media-now /.sim/media.manifest
@@ -309,7 +309,7 @@ worker)
 	mkdir -p /var/lib/k0s
 	if [ ! -f /var/lib/k0s/kubelet.conf ]; then
 		[ -n "$tf" ] && [ -s "$tf" ] || { echo "failed to read token file $tf" >&2; exit 1; }
-		[ -e /.sim/controller-up ] || { echo "failed to bootstrap kubelet client configuration: controller unreachable" >&2; exit 1; }
+		[ ! -e /.sim/controller-down ] || { echo "failed to bootstrap kubelet client configuration: controller unreachable" >&2; exit 1; }
 		sum=$(md5sum < "$tf" | cut -c1-32)
 		if [ -f /.sim/accepted-tokens ] && ! grep -qx "$sum" /.sim/accepted-tokens; then echo "failed to bootstrap kubelet client configuration: Unauthorized" >&2; exit 1; fi
 		echo "bootstrapped with token $sum" > /var/lib/k0s/kubelet.conf
