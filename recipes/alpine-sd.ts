@@ -7,7 +7,7 @@ import { TaskFailedError } from '../src/core/errors.js';
 import { todo, type Recipe, type Task } from '../src/core/task.js';
 import { patchCmdline } from '../src/steps/cmdline.js';
 import { MTOOLS_ENV, expectedPartitions, mcopyArgv, mkfsExt4Argv, mkfsVfatArgv, parseSfdiskDump, sfdiskArgv, zeroArgv } from '../src/steps/disk/card-tools.js';
-import type { Card } from '../src/steps/disk/card-target.js';
+import { prepareImage, type Card } from '../src/steps/disk/card-target.js';
 import { readTarball, type ManifestFile, type TarballContents } from '../src/steps/disk/extract.js';
 import { DATA_LABEL, sfdiskScript, type CardLayout } from '../src/steps/disk/layout.js';
 import { formatSize } from '../src/steps/disk/size.js';
@@ -181,7 +181,10 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
       title: `Image file ${path} (${formatSize(card.bytes)})`,
       check: always(card.exists ? 'an image to rewrite' : 'a new image file'),
       async apply(ctx) {
-        await ctx.target.run(['truncate', '--size', String(card.bytes), path]);
+        ctx.host(card.exists
+          ? `grow ${path} to ${card.bytes} bytes if smaller (opened without following links; must be the file that was checked)`
+          : `create ${path}, ${card.bytes} bytes (a new file: O_EXCL, no link followed)`);
+        if (!ctx.dryRun) await prepareImage(card);
       },
     });
   }

@@ -1,3 +1,4 @@
+import { TaskFailedError } from '../src/core/errors.js';
 import { done, todo, type Recipe, type Task } from '../src/core/task.js';
 import type { Target } from '../src/targets/target.js';
 import { LocalTarget } from '../src/targets/local-target.js';
@@ -28,7 +29,12 @@ export interface RpiosOptions {
  */
 export function rpiosRecipe(target: Target, o: RpiosOptions): Recipe {
   const kernel = kernelState(target, o.kernel);
-  const cmdlinePath = async () => `${(await target.facts()).bootDir ?? '/boot/firmware'}/cmdline.txt`;
+  // The preflight blocks the run without a boot dir; this never guesses one.
+  const cmdlinePath = async () => {
+    const f = await target.facts();
+    if (!f.bootDir) throw new TaskFailedError(f.bootProblem ?? 'no cmdline.txt in /boot/firmware or /boot: mount the boot partition');
+    return `${f.bootDir}/cmdline.txt`;
+  };
   const cmdline = cmdlineTask(cmdlinePath);
   const tracked: Task = { ...cmdline, apply: async (ctx) => (await cmdline.apply!(ctx), void kernel.changed.push('cmdline.txt')) };
   return {
@@ -72,7 +78,7 @@ function rpiosPreflight(kernel: KernelState): Task {
       if (f.arch !== 'aarch64') bad.push(`userland is ${f.arch}, not aarch64: install Raspberry Pi OS 64-bit`);
       const flavour = kernelFlavour(f.board?.soc);
       if (!flavour) bad.push(f.board ? `${f.board.model} cannot run a 64-bit k0s worker: use a Pi 3, 4, 5 or Zero 2 W` : 'no Raspberry Pi found in /proc/device-tree/model or /proc/cpuinfo: use `pi-prep linux` on other machines');
-      if (!f.bootDir) bad.push('no cmdline.txt in /boot/firmware or /boot: mount the boot partition');
+      if (!f.bootDir) bad.push(f.bootProblem ?? 'no cmdline.txt in /boot/firmware or /boot: mount the boot partition');
       if (bad.length) return todo(bad.join('; '));
       const plan = await kernel.plan(ctx);
       if (plan.rebuild) {

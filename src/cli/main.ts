@@ -242,6 +242,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  const { exitOnSignals } = await import('../core/cleanup.js');
+  exitOnSignals();
   const program = buildProgram();
   rawArgs = argv.slice(2);
   try {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { pidAlive } from '../core/pid.js';
+import { onInterrupt } from '../core/cleanup.js';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +67,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
 
   // Then the card: every safety rule, in dry runs too.
   const target = await targetFrom(flags);
-  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await mountTable() };
+  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await mountTable(), adoptLoops: !flags.dryRun };
   let card: Card;
   try {
     card = await resolveCard(target, given, cardOpts);
@@ -89,6 +91,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const k0s = join_ ? await resolveForArch(join_.source, 'arm64', Boolean(flags.dryRun)) : undefined;
   if (!flags.dryRun) await sweepStaleWork();
   const work = await mkdtemp(join(tmpdir(), WORK_PREFIX));
+  const forgetWork = onInterrupt(() => removeWork(work));
   await writeFile(join(work, 'pid'), String(process.pid));
   const opts: AlpineSdOptions = {
     card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
@@ -96,9 +99,10 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
   try {
-    return await executeRecipe(alpineSdRecipe(opts), target, flags);
+    return await executeRecipe(alpineSdRecipe(opts), target, flags, card.path);
   } finally {
     await removeWork(work);
+    forgetWork();
   }
 }
 
@@ -164,10 +168,6 @@ async function sweepStaleWork(): Promise<void> {
     if ((await stat(dir).catch(() => undefined))?.uid !== process.getuid?.()) continue; // only our own
     const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => NaN));
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      await rm(dir, { recursive: true, force: true });
-    }
+    if (!pidAlive(pid)) await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { ExitCode } from '../core/errors.js';
+import { lockTarget } from '../core/target-lock.js';
 import { printJson, type JsonKind } from '../core/json-output.js';
 import { renderMarkdown, summaryLine } from '../core/plan.js';
 import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
@@ -8,11 +9,14 @@ import type { Target } from '../targets/target.js';
 import { writableFileArg, type CommonFlags } from './options.js';
 
 /** Run a recipe the way every command does: checklist for dry runs, progress otherwise. */
-export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags): Promise<number> {
+export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags, lockKey = target.label): Promise<number> {
   if (flags.logFile) await writableFileArg(flags.logFile, '--log-file');
   const log = logSink(flags);
   const dryRun = Boolean(flags.dryRun);
+  // A dry run changes nothing: it may look while another run works.
+  let unlock = () => undefined as void;
   try {
+    if (!dryRun) unlock = lockTarget(lockKey, lockKey);
     const report = await runRecipe(recipe, target, {
       dryRun,
       renderer: defaultRenderer(dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
@@ -27,12 +31,14 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
     return report.ok ? ExitCode.ok : ExitCode.failed;
   } catch (err) {
     if (err instanceof RecipeFailed) {
-      // Under --json the error's envelope carries the report (src/cli/report-error.ts).
-      if (flags.verbose && !flags.json) process.stdout.write(renderMarkdown(err.report));
+      // Under --json the error's envelope carries the report (src/cli/report-error.ts). A dry run
+      // is asked for its checklist: it is printed even when a check throws.
+      if ((flags.verbose || dryRun) && !flags.json && !flags.quiet) process.stdout.write(renderMarkdown(err.report));
       if (flags.logFile) err.message += ` (full log: ${flags.logFile})`;
     }
     throw err;
   } finally {
+    unlock();
     await target.close();
   }
 }

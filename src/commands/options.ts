@@ -1,5 +1,5 @@
-import { access, constants, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { access, constants, realpath, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
 import { readJoinArg } from '../steps/k0s/token.js';
@@ -58,7 +58,8 @@ export async function targetFrom(flags: CommonFlags): Promise<Target> {
     const st = await stat(flags.root).catch(() => undefined);
     if (!st?.isDirectory()) throw new UsageError(`--root ${flags.root} is not a directory: give the mount point of the root filesystem`);
     const { RootTarget } = await import('../targets/root-target.js');
-    return new RootTarget(flags.root);
+    // One name per directory, for the lock: a root reached through a link is the same root.
+    return new RootTarget(await realpath(flags.root));
   }
   const { LocalTarget } = await import('../targets/local-target.js');
   return new LocalTarget();
@@ -91,6 +92,8 @@ export async function joinOptionsFrom(flags: JoinFlags, required: boolean, comma
 
 /** A file pi-prep will write (--log-file, -o): its directory must exist and be writable, checked before anything runs. */
 export async function writableFileArg(path: string, flag: string): Promise<void> {
+  const existing = await stat(path).catch(() => undefined);
+  if (existing && !existing.isFile()) throw new UsageError(`${flag} ${path} is a ${existing.isDirectory() ? 'directory' : 'special file'}: give a file path, e.g. ${flag} ${join(path, 'pi-prep.log')}`);
   const dir = dirname(resolve(path));
   const ok = (await stat(dir).catch(() => undefined))?.isDirectory() && (await access(dir, constants.W_OK).then(() => true, () => false));
   if (!ok) throw new UsageError(`${flag} ${path}: ${dir} is not a writable directory: create it or pick another path`);

@@ -1,3 +1,4 @@
+import { onInterrupt, stoppedBy } from '../core/cleanup.js';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
@@ -35,15 +36,12 @@ export async function verifyCommand(flags: VerifyFlags): Promise<number> {
       () => (say(`removed namespace ${namespace} and everything in it`), undefined),
       (err: Error) => err.message,
     ));
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`pi-prep: ${signal}: removing namespace ${namespace}\n`);
-    void removeAll().then((failed) => {
-      if (failed) process.stderr.write(`pi-prep: ${failed}\n`);
-      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
-    });
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // On Ctrl-C / SIGTERM / SIGHUP the signal handler of src/core/cleanup.ts runs this, then exits 130/143/129.
+  const forget = onInterrupt(async () => {
+    process.stderr.write(`pi-prep: ${stoppedBy() ?? 'stopped'}: removing namespace ${namespace}\n`);
+    const failed = await removeAll();
+    if (failed) process.stderr.write(`pi-prep: ${failed}\n`);
+  });
 
   let report: VerifyReport | undefined;
   let error: unknown;
@@ -53,8 +51,7 @@ export async function verifyCommand(flags: VerifyFlags): Promise<number> {
     error = err;
   }
   const cleanupFailed = await removeAll();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  forget();
   if (error) {
     // The run's own error first; a namespace left behind is said after it, on the same line.
     if (cleanupFailed && error instanceof Error) error.message += `; also ${cleanupFailed}`;

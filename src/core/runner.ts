@@ -96,6 +96,8 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
     {
       concurrent: false,
       exitOnError: true,
+      // listr's own SIGINT handler calls process.exit(127) and skips every cleanup: cli/main.ts handles signals.
+      registerSignalListeners: false,
       renderer: opts.renderer ?? 'silent',
       fallbackRenderer: 'simple',
       // A failed task shows its title only: the error itself is printed once, as the run's last line.

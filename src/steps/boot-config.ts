@@ -7,6 +7,8 @@
 export const BLOCK_START = '# pi-prep: k0s kernel (undo: pi-prep rpios --rollback-kernel)';
 export const BLOCK_END = '# pi-prep: end';
 const COMMENTED = '#pi-prep# ';
+/** What kernelBlock puts between the markers. */
+const BLOCK_LINE = /^(\[all\]|kernel=\S+|auto_initramfs=0)$/;
 
 /** The lines pi-prep adds: its own image, and no initramfs (auto_initramfs would look for one named after it). */
 export function kernelBlock(image: string): string[] {
@@ -26,9 +28,15 @@ export function removeKernelBlock(text: string): string {
   const out: string[] = [];
   let inside = false;
   for (const l of lines) {
-    if (l === BLOCK_START) inside = true;
-    else if (inside && l === BLOCK_END) inside = false;
-    else if (!inside) out.push(l.startsWith(COMMENTED) ? l.slice(COMMENTED.length) : l);
+    const t = l.trim();
+    if (t === BLOCK_START) inside = true;
+    else if (inside && t === BLOCK_END) inside = false;
+    // Only the block's own lines go: an edited or lost end marker never takes the user's lines with it.
+    else if (inside && BLOCK_LINE.test(t)) continue;
+    else {
+      inside = false;
+      out.push(l.startsWith(COMMENTED) ? l.slice(COMMENTED.length) : l);
+    }
   }
   return out.length ? out.join(eol) + eol : '';
 }

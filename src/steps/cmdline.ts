@@ -4,6 +4,8 @@ import { done, todo, type Task } from '../core/task.js';
 /** The seed's flags. cgroup_enable=memory is the one that matters on current kernels (facts.md). */
 export const CGROUP_FLAGS = ['cgroup_enable=cpuset', 'cgroup_enable=memory', 'cgroup_memory=1'] as const;
 const DISABLE_MEMORY = 'cgroup_disable=memory';
+/** arm64 COMMAND_LINE_SIZE is 2048 with the final NUL: the kernel cuts what goes past it. */
+const MAX_CMDLINE = 2047;
 
 /**
  * Add the cgroup flags to a cmdline.txt, drop cgroup_disable=memory, and keep every other
@@ -15,7 +17,7 @@ export function patchCmdline(text: string): string {
   const line = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
   const rest = nl === -1 ? '' : text.slice(nl);
   // Split keeping the separators, so untouched parameters and spacing stay as they were.
-  let parts = line.split(/(\s+)/).filter((p) => p !== '');
+  let parts = split(line);
   parts = dropToken(parts, DISABLE_MEMORY);
   const dashes = parts.indexOf('--');
   // Only parameters before `--` are the kernel's; a flag after it is init's and does not count.
@@ -32,12 +34,20 @@ export function patchCmdline(text: string): string {
 
 /** What is still wrong with a cmdline, for check and plans. */
 export function cmdlineProblems(text: string): string[] {
-  const all = (text.split('\n')[0] ?? '').split(/\s+/).filter(Boolean);
+  const all = split(text.split('\n')[0] ?? '').filter((p) => !/^\s+$/.test(p));
   const dashes = all.indexOf('--');
   const params = new Set(dashes === -1 ? all : all.slice(0, dashes));
   const problems = CGROUP_FLAGS.filter((f) => !params.has(f)).map((f) => `${f} missing`);
   if (all.includes(DISABLE_MEMORY)) problems.push(`${DISABLE_MEMORY} present`);
   return problems;
+}
+
+/**
+ * Parameters and the whitespace between them, as the kernel splits them: a double-quoted stretch
+ * (`foo="a -- b"`) belongs to its parameter, spaces and `--` included.
+ */
+function split(line: string): string[] {
+  return line.match(/\s+|(?:"[^"]*"?|[^\s"]+)+/g) ?? [];
 }
 
 function dropToken(parts: string[], token: string): string[] {
@@ -70,15 +80,21 @@ export function cmdlineTask(path: () => Promise<string>): Task {
     title: 'cgroup flags in cmdline.txt',
     async check(ctx) {
       const p = await path();
-      const text = (await ctx.target.readFile(p))?.toString('utf8');
+      const text = (await ctx.target.readFile(p))?.toString('latin1');
       if (text === undefined) throw new TaskFailedError(`${p} not found on ${ctx.target.label}: is the boot partition mounted?`);
       const problems = cmdlineProblems(text);
-      return problems.length === 0 ? done(`${p} has ${CGROUP_FLAGS.join(' ')}`) : todo(`${p}: ${problems.join(', ')}`);
+      if (problems.length === 0) return done(`${p} has ${CGROUP_FLAGS.join(' ')}`);
+      const line = patchCmdline(text).split('\n')[0]!.replace(/\r$/, '');
+      if (line.length > MAX_CMDLINE) {
+        throw new TaskFailedError(`with the cgroup flags the kernel command line in ${p} would be ${line.length} bytes, more than the kernel's ${MAX_CMDLINE}: remove parameters you do not need, then run again`);
+      }
+      return todo(`${p}: ${problems.join(', ')}`);
     },
     async apply(ctx) {
       const p = await path();
-      const text = (await ctx.target.readFile(p))!.toString('utf8');
-      await ctx.target.writeFile(p, patchCmdline(text), { backup: true });
+      // latin1: one character per byte, so bytes that are not UTF-8 come back as they were.
+      const text = (await ctx.target.readFile(p))!.toString('latin1');
+      await ctx.target.writeFile(p, Buffer.from(patchCmdline(text), 'latin1'), { backup: true });
     },
   };
 }

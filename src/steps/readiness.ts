@@ -87,7 +87,7 @@ export function workerReadiness(f: Facts): ReadinessItem[] {
 export function piReadiness(f: Facts, cmdline: string | undefined): ReadinessItem[] {
   const items: ReadinessItem[] = [];
   items.push(item('pi-boot-dir', 'Boot partition', 'required', f.bootDir !== undefined,
-    f.bootDir ? `${f.bootDir}/cmdline.txt` : 'no cmdline.txt in /boot/firmware or /boot', 'mount the boot partition at /boot/firmware'));
+    f.bootDir ? `${f.bootDir}/cmdline.txt` : f.bootProblem ?? 'no cmdline.txt in /boot/firmware or /boot', 'mount the boot partition at /boot/firmware'));
   if (cmdline !== undefined) {
     const problems = cmdlineProblems(cmdline);
     items.push(item('pi-cmdline', 'cgroup flags in cmdline.txt', 'required', problems.length === 0,

@@ -16,6 +16,8 @@ export interface Facts {
   board: Board | undefined;
   /** The Pi boot partition's mount point: /boot/firmware (Bookworm on) or /boot; undefined when neither has cmdline.txt. */
   bootDir: string | undefined;
+  /** Why there is no boot dir when /boot/firmware exists but is not a mounted boot partition. */
+  bootProblem?: string;
   kernelRelease: string;
   kernelConfig: { source: string; options: KernelConfig } | undefined;
   cgroup: CgroupInfo;
@@ -58,7 +60,8 @@ export async function probeFacts(t: Target): Promise<Facts> {
     os,
     init,
     board,
-    bootDir,
+    bootDir: bootDir.dir,
+    ...(bootDir.problem ? { bootProblem: bootDir.problem } : {}),
     kernelRelease,
     kernelConfig,
     cgroup,
@@ -97,11 +100,26 @@ async function probeBoard(t: Target): Promise<Board | undefined> {
   return boardFromCpuinfo(await text(t, '/proc/cpuinfo')) ?? dt;
 }
 
-async function probeBootDir(t: Target): Promise<string | undefined> {
-  for (const dir of ['/boot/firmware', '/boot']) {
-    if ((await t.stat(`${dir}/cmdline.txt`))?.type === 'file') return dir;
+/**
+ * Where `/boot/firmware` exists it is the boot partition (Bookworm on) and nothing else will do:
+ * when it is empty the partition is not mounted, and `/boot/cmdline.txt` is only the firmware's
+ * "moved to /boot/firmware" note. Links and directories are refused, never followed.
+ */
+async function probeBootDir(t: Target): Promise<{ dir?: string; problem?: string }> {
+  const mount = 'mount the boot partition at /boot/firmware (see /etc/fstab), then run again';
+  const fw = await t.stat('/boot/firmware');
+  if (fw) {
+    if (fw.type !== 'dir') return { problem: `/boot/firmware is a ${kind(fw.type)}, not the boot partition's mount point: ${mount}` };
+    const c = await t.stat('/boot/firmware/cmdline.txt');
+    if (c?.type === 'file') return { dir: '/boot/firmware' };
+    if (c) return { problem: `/boot/firmware/cmdline.txt is a ${kind(c.type)}, not a file: put the boot partition's own cmdline.txt there` };
+    return { problem: `/boot/firmware holds no cmdline.txt: the boot partition is not mounted there; ${mount}` };
   }
-  return undefined;
+  return (await t.stat('/boot/cmdline.txt'))?.type === 'file' ? { dir: '/boot' } : {};
+}
+
+function kind(type: string): string {
+  return type === 'dir' ? 'directory' : type === 'file' ? 'regular file' : type;
 }
 
 async function probeKernelConfig(t: Target, release: string): Promise<Facts['kernelConfig']> {

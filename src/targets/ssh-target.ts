@@ -38,6 +38,10 @@ const SCRIPTS = {
     'p=$1; [ -L "$p" ] && p=$(readlink -f -- "$p")',
     'd=${p%/*}; [ -n "$d" ] || d=/',
     'mkdir -p -- "$d"',
+    // A planted backup (a link to elsewhere) would stand in for the real one: refuse (exit 4).
+    'if [ -n "$3" ] && { [ -L "$p.pi-prep.bak" ] || { [ -e "$p.pi-prep.bak" ] && [ ! -f "$p.pi-prep.bak" ]; }; }; then exit 4; fi',
+    // Temps a killed run left beside this file (one may hold a token copy): their shell is gone.
+    'for f in "$d/.${p##*/}".pi-prep-*.tmp; do n=${f##*.pi-prep-}; n=${n#bak-}; n=${n%.tmp}; case $n in ""|*[!0-9]*) continue;; esac; kill -0 "$n" 2>/dev/null || rm -f -- "$f"; done',
     't="$d/.${p##*/}.pi-prep-$$.tmp"; b="$d/.${p##*/}.pi-prep-bak-$$.tmp"',
     'trap \'rm -f -- "$t" "$b"\' EXIT',
     'm=$2',
@@ -143,12 +147,18 @@ export class SshTarget implements Target {
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
     this.forget();
-    this.ok(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { input: data }), 'write', path);
+    this.ok(this.planted(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { input: data }), path), 'write', path);
   }
 
   async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
     this.forget();
-    this.ok(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { inputFile: localPath }), 'copy to', path);
+    this.ok(this.planted(await this.script('write', [path, mode(opts.mode), opts.backup ? '1' : ''], { inputFile: localPath }), path), 'copy to', path);
+  }
+
+  /** The write script's exit 4: PATH.pi-prep.bak is there and is not a plain file. */
+  private planted(r: Raw, path: string): Raw {
+    if (r.exitCode === 4) throw new RefusedError(`${path}.pi-prep.bak on ${this.label} is a symlink or not a plain file, not pi-prep's backup: remove it, then run again`);
+    return r;
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {
@@ -299,6 +309,8 @@ export class SshTarget implements Target {
     const a: string[] = [];
     for (const o of this.opts.options ?? []) a.push('-o', o);
     a.push('-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR');
+    // A frozen peer (power cut, cable pulled) is given up after about 45 s instead of never.
+    a.push('-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=3');
     if (socketDir) a.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${socketDir}/%C`, '-o', 'ControlPersist=300');
     else a.push('-o', 'ControlMaster=no', '-o', 'ControlPath=none');
     if (this.opts.port) a.push('-p', String(this.opts.port));

@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +86,35 @@ export class TestSshd {
 
   cliArgs(): string[] {
     return this.sshOptions().flatMap((o) => ['--ssh-option', o]);
+  }
+
+  /**
+   * Freeze this sshd, listener and sessions (a peer that stops answering: power cut, cable
+   * pulled): connections stay open, nothing answers. Returns the function that thaws them.
+   */
+  freeze(): () => void {
+    const listener = this.proc?.pid;
+    const parentOf = (pid: string) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+    const all = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+    const tree = new Set<number>([listener!]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const p of all) {
+        try {
+          if (!tree.has(Number(p)) && tree.has(parentOf(p))) (tree.add(Number(p)), (grew = true));
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+    for (const p of tree) process.kill(p, 'SIGSTOP');
+    return () => tree.forEach((p) => {
+      try {
+        process.kill(p, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    });
   }
 
   host(user: string): string {

@@ -35,6 +35,14 @@ function entry(name: string, type: string, data = '', link = ''): Buffer {
   return Buffer.concat([h, body, pad]);
 }
 
+/** A PAX extended header naming the next entry's path: how tar stores paths of any length. */
+function paxPath(path: string, data = 'x'): Buffer[] {
+  const body = (n: number) => `${n} path=${path}\n`;
+  let len = body(0).length;
+  while (body(len).length !== len) len = body(len).length;
+  return [entry('./PaxHeaders/deep', 'x', body(len)), entry('./placeholder', '0', data)];
+}
+
 const good = () => [entry('./cmdline.txt', '0', 'modules=loop quiet\n'), entry('./boot/', '5'), entry('./boot/vmlinuz-rpi', '0', 'kernel')];
 
 describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => {
@@ -53,6 +61,10 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     ['char device', [entry('./tty', '3')], /CharacterDevice/],
     ['FAT-illegal name', [entry('./what?.txt', '0', 'x')], /FAT cannot store/],
     ['case-colliding names', [entry('./BOOT/x', '0', 'x')], /same name on FAT/],
+    // mtools stores such a name as a mangled 8.3 alias the read-back misses: refused before the erase.
+    ['non-ASCII name', [entry('./caf\u00e9.txt', '0', 'x')], /"café\.txt" is not ASCII/],
+    // 850 levels, 4249 characters: past PATH_MAX once extracted, so the real run failed after a clean dry run.
+    ['deep PAX path', paxPath('./' + Array.from({ length: 850 }, (_, i) => `d${String(i).padStart(3, '0')}`).join('/') + '/file.txt'), /a path longer than 1024 characters/],
   ];
   for (const [name, extra, why] of hostile) {
     it(`refuses a tarball with a ${name}: exit 3, nothing written anywhere`, async () => {
@@ -71,6 +83,23 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
       assert.equal(dry.code, 3, dry.stderr);
     });
   }
+
+  it('a full scratch disk during extraction is one line (exit 1), the scratch directory goes, the card is untouched', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const mnt = mkdtempSync(join(tmpdir(), 'pi-prep-fulltmp-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'pi-prep-test', mnt]);
+    try {
+      const img = join(work, 'full-scratch.img');
+      const r = await runCli(['alpine-sd', img, '--tarball', alpineTarball(), '--size', '600M'], { env: { TMPDIR: mnt } });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^pi-prep: no space left in \S+ while extracting \S+ \(\d+ bytes written\): free space there or set TMPDIR to a larger disk; nothing was written to the card\n$/);
+      assert.deepEqual(readdirSync(mnt), []);
+      assert.equal(existsSync(img), false);
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true });
+    }
+  });
 
   it('kill -9 during the write leaves no valid partition table; a re-run completes', async () => {
     const tarball = alpineTarball();

@@ -89,6 +89,17 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     });
   }
 
+  it('a k0s status that never returns is cut off within --wait-timeout instead of hanging the run', async () => {
+    const root = workerRoot('amd64');
+    roots.push(root);
+    const { k0sStandIn } = await import('../helpers/k0s-standin.js');
+    const hung = join(work, 'k0s-hung-status');
+    writeFileSync(hung, k0sStandIn(TAG).replace(/  status\)[\s\S]*?fi ;;\n/, '  status) exec sleep 2147483647 ;;\n'), { mode: 0o755 });
+    const r = await runCli(['linux', '--root', root, '--join', `@${tokenFile}`, '--k0s-binary', hung, '--wait-timeout', '1'], { env: env() });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(standInCalls(root).filter((c) => c[1] !== 'status').map((c) => c[1]), ['install', 'start']);
+  });
+
   it('dry run prints the exact plan and changes nothing', async () => {
     const root = workerRoot('arm64');
     roots.push(root);
@@ -152,6 +163,32 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     assert.match(log, /write \/etc\/k0s\/k0stoken \(contents redacted, mode 0600\)/);
     assert.equal(statSync(logFile).mode & 0o777, 0o600);
     for (const out of [log, res.stdout, res.stderr]) assert.ok(!out.includes(token), 'token leaked');
+  });
+
+  it('--log-file naming a directory is bad input in one line (exit 2), not a raw EISDIR', async () => {
+    const root = workerRoot('arm64');
+    roots.push(root);
+    const before = treeHash(root);
+    const res = await runCli(args(root, '--log-file', work), { env: env() });
+    assert.equal(res.code, 2, res.stderr);
+    assert.equal(res.stderr.split('\n').at(-2), `pi-prep: --log-file ${work} is a directory: give a file path, e.g. --log-file ${join(work, 'pi-prep.log')}`);
+    assert.equal(treeHash(root), before);
+  });
+
+  it('a token file and its directory left open to all are both closed again (0600 in 0700)', async () => {
+    const root = workerRoot('amd64');
+    roots.push(root);
+    assert.equal((await runCli(args(root), { env: env() })).code, 0);
+    const { chmodSync } = await import('node:fs');
+    chmodSync(join(root, 'etc/k0s'), 0o777);
+    chmodSync(join(root, 'etc/k0s/k0stoken'), 0o644);
+    const res = await runCli(args(root), { env: env() });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(statSync(join(root, 'etc/k0s/k0stoken')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(root, 'etc/k0s')).mode & 0o777, 0o700);
+    chmodSync(join(root, 'etc/k0s'), 0o755); // the directory alone
+    assert.equal((await runCli(args(root), { env: env() })).code, 0);
+    assert.equal(statSync(join(root, 'etc/k0s')).mode & 0o777, 0o700);
   });
 
   it('refuses a kernel without a required option, naming it and the fix', async () => {

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { RefusedError } from '../../src/core/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, standInCalls, STANDIN_LOG } from '../helpers/fixture-root.js';
@@ -9,7 +10,10 @@ import { runCli, type CliResult } from '../helpers/cli.js';
 import { treeHash } from '../helpers/tree-hash.js';
 import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { TestSshd, chrootable, ensureUser, freePort, makeClientKey, type ClientKey } from '../helpers/sshd.js';
-import type { TestHttpServer } from '../helpers/http-server.js';
+import { TestHttpServer } from '../helpers/http-server.js';
+import { CLI } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
+import { spawn } from 'node:child_process';
 import { SshTarget } from '../../src/targets/ssh-target.js';
 import { jsonData } from '../helpers/json-contract.js';
 
@@ -81,6 +85,78 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
 
   const joinArgs = () => ['--join', `@${tokenFile}`, '--k0s-mirror', server.url, '--k0s-version', TAG];
   const env = () => ({ XDG_CACHE_HOME: mkdtempSync(join(work, 'cache-')) });
+
+  it('SIGTERM during a --host run: exit 143, and neither the ssh master nor its socket directory stays', async () => {
+    const { sshd } = await piOverSsh();
+    // A mirror whose k0s download stalls: the run is held there, the ssh master up.
+    const stall = await new TestHttpServer().start();
+    const name = `k0s-${TAG}-arm64`;
+    stall.routes.set(`/${TAG}/sha256sums.txt`, { body: `${'a'.repeat(64)} *${name}\n` });
+    stall.routes.set(`/${TAG}/${name}`, { body: Buffer.alloc(1024 * 1024), stallAfter: 64 * 1024 });
+    const tmp = mkdtempSync('/tmp/pp-'); // short: ssh's ControlPath must fit a Unix socket name
+    const cache = mkdtempSync(join(work, 'cache-'));
+    try {
+      const child = spawn(process.execPath, [CLI, 'linux', '--host', sshd.host('root'), ...sshd.cliArgs(), '--join', `@${tokenFile}`, '--k0s-mirror', stall.url, '--k0s-version', TAG], {
+        env: { ...process.env, TMPDIR: tmp, XDG_CACHE_HOME: cache }, stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      const k0sCache = join(cache, 'pi-prep', 'k0s');
+      await until(() => existsSync(k0sCache) && readdirSync(k0sCache).some((n) => n.endsWith('.part')) && readdirSync(tmp).some((n) => n.startsWith('pi-prep-ssh-')), exited)
+        .catch((err: Error) => assert.fail(`${err.message}: ${stderr}`));
+      const masters = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(tmp);
+        } catch {
+          return false;
+        }
+      });
+      assert.ok(masters().length > 0, 'an ssh master runs while the run is held');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 143, stderr);
+      assert.match(stderr, /pi-prep: stopped by SIGTERM: temporary files removed; run the same command again to finish\n$/);
+      assert.deepEqual(readdirSync(tmp), [], 'no socket directory');
+      assert.deepEqual(masters(), [], 'no ssh master');
+      assert.deepEqual(readdirSync(k0sCache).filter((n) => n.endsWith('.part')), []);
+    } finally {
+      await stall.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a peer that freezes mid-run ends the run (ssh keepalives) instead of hanging it', { timeout: 120_000 }, async () => {
+    const { sshd } = await piOverSsh();
+    const { k0sReleaseServer } = await import('../helpers/k0s-release.js');
+    const { server: rel } = await k0sReleaseServer();
+    let open!: () => void;
+    const asset = `/${TAG}/k0s-${TAG}-arm64`;
+    rel.routes.set(asset, { ...rel.routes.get(asset)!, gate: new Promise<void>((r) => (open = r)) });
+    let thaw = () => undefined as void;
+    try {
+      // Short keepalives through --ssh-option (the user's values win over pi-prep's 15 s x 3).
+      const child = spawn(process.execPath, [CLI, 'linux', '--host', sshd.host('root'), ...sshd.cliArgs(), '--ssh-option', 'ServerAliveInterval=1', '--ssh-option', 'ServerAliveCountMax=2',
+        '--join', `@${tokenFile}`, '--k0s-mirror', rel.url, '--k0s-version', TAG], { env: { ...process.env, ...env() }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      // Held at the k0s download, the ssh master up; then the Pi stops answering, then the download ends.
+      await until(() => rel.requests.includes(asset), exited);
+      thaw = sshd.freeze();
+      open();
+      assert.equal(await exited, 1, stderr);
+      assert.match(errorLines({ code: 1, stdout: '', stderr }).join('\n'), /^pi-prep: .*root@127\.0\.0\.1:\d+/);
+      assert.equal(errorLines({ code: 1, stdout: '', stderr }).length, 1, stderr);
+      // pi-prep's own keepalives are on every ssh it runs, after the user's (ssh takes the first value).
+      const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user: 'root', options: ['ServerAliveInterval=1'] });
+      const argv = (t as unknown as { sshArgs(): string[] }).sshArgs();
+      assert.ok(argv.indexOf('ServerAliveInterval=1') < argv.indexOf('ServerAliveInterval=15'), argv.join(' '));
+      assert.ok(argv.includes('ServerAliveCountMax=3'), argv.join(' '));
+    } finally {
+      thaw();
+      await rel.stop();
+    }
+  });
 
   it('check over SSH reports what check --root reports for the same Pi', async () => {
     const { root, sshd } = await piOverSsh();
@@ -168,6 +244,20 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
       assert.equal(readFileSync(`${dir}/cmdline.txt.pi-prep.bak`, 'utf8'), 'old\n', 'the first version is kept');
       assert.equal(statSync(`${dir}/cmdline.txt`).mode & 0o777, 0o644, 'mode kept');
       assert.deepEqual(await t.readDir(dir), ['cmdline.txt', 'cmdline.txt.pi-prep.bak', 'etc'], 'no temp files left');
+
+      // What kill -9 leaves beside a file (one may hold a token copy): swept by the next write of it.
+      const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+      writeFileSync(`${dir}/etc/k0s/.k0stoken.pi-prep-${pidMax + 1}.tmp`, 'a token copy');
+      writeFileSync(`${dir}/etc/k0s/.k0stoken.pi-prep-bak-${pidMax + 1}.tmp`, 'a token copy');
+      writeFileSync(`${dir}/etc/k0s/.k0stoken.pi-prep-${process.pid}.tmp`, 'a live run\'s');
+      await t.writeFile(`${dir}/etc/k0s/k0stoken`, 'secret\n', { mode: 0o600, secret: true });
+      assert.deepEqual(readdirSync(`${dir}/etc/k0s`).sort(), [`.k0stoken.pi-prep-${process.pid}.tmp`, 'k0stoken']);
+      // A planted backup link would stand in for the backup: refused, nothing written.
+      writeFileSync(`${dir}/config.txt`, 'old\n');
+      symlinkSync('/dev/null', `${dir}/config.txt.pi-prep.bak`);
+      await assert.rejects(t.writeFile(`${dir}/config.txt`, 'new\n', { backup: true }), (err: Error) =>
+        err instanceof RefusedError && err.message === `${dir}/config.txt.pi-prep.bak on ${t.label} is a symlink or not a plain file, not pi-prep's backup: remove it, then run again`);
+      assert.equal(readFileSync(`${dir}/config.txt`, 'utf8'), 'old\n');
       const bin = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
       writeFileSync(join(work, 'blob'), bin);
       await t.putFile(join(work, 'blob'), `${dir}/blob`, { mode: 0o755 });

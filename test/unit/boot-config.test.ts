@@ -27,4 +27,13 @@ describe('config.txt line edits (not ini)', () => {
     assert.equal(kernelLine('[pi4]\nkernel=a.img\n[all]\n'), undefined);
     assert.equal(kernelLine('kernel=b.img\n[pi5]\nkernel=c.img\n'), 'b.img');
   });
+
+  it('removing the block never takes the user\'s lines after it, whatever happened to the end marker', () => {
+    const block = selectKernel(CONFIG, 'kernel8-k0s.img');
+    const user = 'dtparam=spi=on\ngpu_mem=16\n';
+    // An editor added a trailing space to the end marker; the user added lines after the block.
+    assert.equal(removeKernelBlock(block.replace('# pi-prep: end\n', '# pi-prep: end \n') + user), CONFIG + user);
+    // The end marker deleted altogether: only the block's own lines go.
+    assert.equal(removeKernelBlock(block.replace('# pi-prep: end\n', '') + user), CONFIG + user);
+  });
 });

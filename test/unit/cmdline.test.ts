@@ -42,4 +42,11 @@ describe('patchCmdline (property, 10,000 generated lines each)', () => {
     assert.equal(patchCmdline(bw), bw.trimEnd() + ' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n');
     assert.equal(patchCmdline('cgroup_disable=memory console=tty1\n'), 'console=tty1 cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n');
   });
+
+  it('a quoted value holding spaces or `--` is one parameter, as the kernel reads it', () => {
+    const line = 'console=tty1 foo="a -- b" root=PARTUUID=4e639091-02\n';
+    assert.equal(patchCmdline(line), 'console=tty1 foo="a -- b" root=PARTUUID=4e639091-02 cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n');
+    assert.deepEqual(cmdlineProblems('foo="x cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1"'), CGROUP_FLAGS.map((f) => `${f} missing`));
+    assert.equal(patchCmdline('a "b c" -- init "d -- e"\n'), 'a "b c" cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1 -- init "d -- e"\n');
+  });
 });

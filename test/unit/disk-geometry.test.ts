@@ -101,4 +101,9 @@ describe('card layout', () => {
     assert.throws(() => parseSize('lots', '--size'), UsageError);
     assert.throws(() => parseSize('0', '--size'), UsageError);
   });
+
+  it('a size no file or card can have is bad input (exit 2), not a failure of truncate later', () => {
+    assert.throws(() => parseSize('99999999T', '--size'), (e: unknown) => e instanceof UsageError && e.message === '--size 99999999T is more than 16T, the largest image or card pi-prep writes: use e.g. --size 2G');
+    assert.equal(parseSize('16T', '--size'), 16 * 1024 ** 4);
+  });
 });

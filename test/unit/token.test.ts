@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { decodeJoinToken, encodeJoinToken, readJoinArg } from '../../src/steps/k0s/token.js';
+import { Readable } from 'node:stream';
+import { decodeJoinToken, encodeJoinToken, readJoinArg, readLimited, MAX_TOKEN_BYTES } from '../../src/steps/k0s/token.js';
 import { UsageError } from '../../src/core/errors.js';
 
 const hostArb = fc.oneof(fc.ipV4(), fc.domain());
@@ -58,5 +59,30 @@ describe('join token decoding', () => {
     assert.equal((await readJoinArg('-', async () => raw + '\n')).raw, raw);
     await assert.rejects(readJoinArg('@/nonexistent/token'), /cannot read the join token file \/nonexistent\/token/);
     await assert.rejects(readJoinArg('-', async () => '   \n'), /join token is empty/);
+  });
+
+  it('stops reading an endless stdin or file at a token-sized limit, with one line', async () => {
+    let pulled = 0;
+    // `yes | pi-prep linux --join -`: a stream that never ends.
+    const endless = () => new Readable({ read() { pulled++; this.push(Buffer.alloc(16 * 1024, 'y')); } });
+    await assert.rejects(readLimited(endless(), 'stdin', 'pipe in the output of `k0s token create --role worker`'), (err: Error) => {
+      assert.ok(err instanceof UsageError);
+      assert.equal(err.message, `stdin holds more than ${MAX_TOKEN_BYTES} bytes, which is not a join token: pipe in the output of \`k0s token create --role worker\``);
+      return true;
+    });
+    assert.ok(pulled * 16 * 1024 <= MAX_TOKEN_BYTES + 64 * 1024, `read ${pulled} chunks`);
+    await assert.rejects(readJoinArg('@/dev/zero'), /^UsageError: \/dev\/zero holds more than \d+ bytes, which is not a join token/);
+  });
+
+  it('refuses a server URL holding control characters (terminal escapes) instead of printing it', async () => {
+    // YAML double quotes turn \\e into ESC: the kubeconfig inside a token can carry any byte.
+    const kubeconfig = 'clusters:\n- cluster:\n    server: "https://10.0.0.1:6443/\\e[2J\\e]0;owned\\a"\nusers:\n- name: kubelet-bootstrap\n  user:\n    token: abcdef.0123456789abcdef\n';
+    const raw = gzipSync(kubeconfig).toString('base64');
+    assert.throws(() => decodeJoinToken(raw), (err: Error) => {
+      assert.ok(err instanceof UsageError);
+      assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f]/);
+      assert.match(err.message, /server holds control characters/);
+      return true;
+    });
   });
 });

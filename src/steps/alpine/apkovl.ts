@@ -74,9 +74,8 @@ export function overlayEntries(o: OverlayOptions): OverlayEntry[] {
     file('root/.ssh/authorized_keys', keys.join('\n') + '\n', 0o600);
   }
   if (o.wifi) {
-    const country = o.wifi.country ? `country=${o.wifi.country}\n` : '';
     dir('etc/wpa_supplicant');
-    file('etc/wpa_supplicant/wpa_supplicant.conf', `${country}network={\n\tssid=${JSON.stringify(o.wifi.ssid)}\n\tpsk=${wpaPsk(o.wifi.psk, o.wifi.ssid)}\n}\n`, 0o600);
+    file('etc/wpa_supplicant/wpa_supplicant.conf', wpaSupplicantConf(o.wifi), 0o600);
   }
   const levels: Record<Runlevel, string[]> = { ...BASE_RUNLEVELS };
   if (!keys.length) levels.default = levels.default.filter((svc) => svc !== 'sshd');
@@ -137,6 +136,15 @@ function ustarHeader(name: string, h: { mode: number; uid: number; gid: number; 
  * as wpa_passphrase writes it: the apkovl sits on the FAT boot media, which anyone holding the card
  * can read, so the passphrase itself is never stored there.
  */
+/**
+ * The SSID as hex: wpa_supplicant's quoted strings have no escapes (it reads to the last `"`), so a
+ * name holding `"`, `\` or any byte is written in the one form it reads back byte for byte.
+ */
+export function wpaSupplicantConf(w: { ssid: string; psk: string; country?: string }): string {
+  const country = w.country ? `country=${w.country}\n` : '';
+  return `${country}network={\n\tssid=${Buffer.from(w.ssid).toString('hex')}\n\tpsk=${wpaPsk(w.psk, w.ssid)}\n}\n`;
+}
+
 export function wpaPsk(passphrase: string, ssid: string): string {
   return pbkdf2Sync(passphrase, ssid, 4096, 32, 'sha1').toString('hex');
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
-import { downloadVerified, fetchOk } from '../download.js';
+import { downloadVerified, fetchText } from '../download.js';
 import { defaultCacheDir } from '../k0s/release.js';
 import { progressReporter } from '../disk/progress.js';
 
@@ -35,7 +35,7 @@ export function pickRelease(yamlText: string, mirror: string, folder: string): A
     throw new UsageError(`latest-releases.yaml in ${folder} lists no ${FLAVOR} build for ${ARCH}: check --alpine-version and --alpine-mirror`);
   }
   if (e.file.includes('/')) throw new TaskFailedError(`latest-releases.yaml names a file with a path (${e.file}): try another --alpine-mirror`);
-  return { version: e.version, branch: e.branch ?? '', file: e.file, url: `${folder}/${e.file}`, sha256: e.sha256!.toLowerCase(), size: e.size };
+  return { version: e.version, branch: e.branch ?? '', file: e.file, url: `${folder}/${e.file}`, sha256: e.sha256!.toLowerCase(), size: Number.isSafeInteger(e.size) && e.size! > 0 ? e.size : undefined };
 }
 
 /**
@@ -49,11 +49,11 @@ export async function resolveAlpine(version: string, mirror = DEFAULT_ALPINE_MIR
   }
   const branch = version === 'latest' ? 'latest-stable' : `v${version.split('.').slice(0, 2).join('.')}`;
   const folder = `${base}/${branch}/releases/${ARCH}`;
-  const yaml = await (await fetchOk(`${folder}/latest-releases.yaml`, `the Alpine ${branch} release list`, '--alpine-version and --alpine-mirror')).text();
+  const yaml = await fetchText(`${folder}/latest-releases.yaml`, `the Alpine ${branch} release list`, { flagFor404: '--alpine-version and --alpine-mirror' });
   const latest = pickRelease(yaml, base, folder);
   if (version === 'latest' || latest.version === version) return latest;
   const file = `${FLAVOR}-${version}-${ARCH}.tar.gz`;
-  const sumText = await (await fetchOk(`${folder}/${file}.sha256`, `the checksum of ${file}`, '--alpine-version')).text();
+  const sumText = await fetchText(`${folder}/${file}.sha256`, `the checksum of ${file}`, { flagFor404: '--alpine-version' });
   const m = /^([0-9a-f]{64})\s/i.exec(sumText.trim() + ' ');
   if (!m) throw new TaskFailedError(`${folder}/${file}.sha256 holds no SHA-256: try another --alpine-mirror`);
   return { version, branch, file, url: `${folder}/${file}`, sha256: m[1]!.toLowerCase() };
@@ -65,7 +65,7 @@ export async function fetchAlpine(r: AlpineRelease, log?: (line: string) => void
   const progress = progressReporter('download', r.size, log);
   const path = await downloadVerified({
     url: r.url, sha256: r.sha256, dest, what: `Alpine ${r.version} (${r.file})`,
-    flagFor404: '--alpine-version and --alpine-mirror', unchanged: 'nothing was written to the card', onBytes: (n) => progress(n),
+    flagFor404: '--alpine-version and --alpine-mirror', unchanged: 'nothing was written to the card', size: r.size, onBytes: (n) => progress(n),
   });
   progress(0, true);
   return path;

@@ -1,9 +1,10 @@
-import { open, realpath, lstat, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { constants, open, realpath, lstat, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { RefusedError, UsageError } from '../../core/errors.js';
 import type { Target } from '../../targets/target.js';
 import { listBlockDevices, type BlockDevice } from './lsblk.js';
 import { diskVerdict, type DiskVerdict } from './safety.js';
+import { lockHolder } from '../../core/target-lock.js';
 
 /** What TARGET turned out to be, once every safety rule has passed. */
 export type Card =
@@ -16,6 +17,8 @@ export interface CardOptions {
   allowLoop?: boolean;
   force?: boolean;
   extraMounts?: { device: string; mountpoint: string }[];
+  /** Detach the read-only loop device a killed run's verify step left on the image (real runs). */
+  adoptLoops?: boolean;
 }
 
 /**
@@ -25,10 +28,16 @@ export interface CardOptions {
 export async function resolveCard(target: Target, given: string, opts: CardOptions): Promise<Card> {
   const l = await lstat(given).catch(() => undefined);
   if (!l) {
-    if (given.startsWith('/dev/')) throw new RefusedError(`${given} does not exist: run \`pi-prep disks\` to see the cards this machine has`);
-    const parent = await stat(dirname(given)).catch(() => undefined);
-    if (!parent?.isDirectory()) throw new UsageError(`cannot create the image ${given}: ${dirname(given)} is not a directory`);
-    return { kind: 'image', path: given, exists: false, bytes: opts.size };
+    // Judge the file the kernel would create: `//dev/x`, `/./dev/x`, `../dev/x` and a path through
+    // a link to /dev all land in /dev, where a new regular file is a typo, never an image.
+    const abs = resolve(given);
+    const parent = await realpath(dirname(abs)).catch(() => undefined);
+    const full = parent === undefined ? abs : join(parent, basename(abs));
+    if (full.startsWith('/dev/')) {
+      throw new RefusedError(`${given === full ? '' : `${given}: `}${full} does not exist: run \`pi-prep disks\` to see the cards this machine has`);
+    }
+    if (parent === undefined || !(await stat(parent)).isDirectory()) throw new UsageError(`cannot create the image ${given}: ${dirname(given)} is not a directory`);
+    return { kind: 'image', path: full, exists: false, bytes: opts.size };
   }
   // A symlink (/dev/disk/by-id/...) is judged by what it points to.
   const path = await realpath(given).catch(() => undefined);
@@ -42,7 +51,7 @@ export async function resolveCard(target: Target, given: string, opts: CardOptio
   if (s.size > 0 && !opts.force && !(await looksLikeImage(path))) {
     throw new RefusedError(`${given} exists and is not a disk image (no partition table, not blank): pick another path, or add --force to overwrite it`);
   }
-  if (await attachedLoop(target, path)) throw new RefusedError(`${given} is attached as a loop device: detach it (losetup -d) first`);
+  if (await attachedLoop(target, path, Boolean(opts.adoptLoops))) throw new RefusedError(`${given} is attached as a loop device: detach it (losetup -d) first`);
   return { kind: 'image', path, exists: true, bytes: Math.max(s.size, opts.size), ident: `${s.dev}:${s.ino}` };
 }
 
@@ -54,8 +63,8 @@ export async function recheckCard(target: Target, given: string, card: Card, opt
   const changed = (why: string) => new RefusedError(`${given} changed since it was checked (${why}): nothing was written; run again`);
   const l = await lstat(given).catch(() => undefined);
   if (card.kind === 'image' && !card.exists) {
-    // pi-prep created it a moment ago: it must still be that plain file, not a link put in its place.
-    if (!l?.isFile()) throw changed('the new image file was replaced');
+    // pi-prep created it a moment ago: it must still be that very file, not a link or another file.
+    if (!l?.isFile() || (card.ident !== undefined && `${l.dev}:${l.ino}` !== card.ident)) throw changed('the new image file was replaced');
     return;
   }
   const now = await resolveCard(target, given, { ...opts, force: true });
@@ -65,10 +74,57 @@ export async function recheckCard(target: Target, given: string, card: Card, opt
   }
 }
 
-/** An image that backs a loop device may be mounted through it. */
-async function attachedLoop(target: Target, path: string): Promise<boolean> {
-  const r = await target.run(['losetup', '--associated', path], { readOnly: true, allowFailure: true });
-  return r.exitCode === 0 && r.stdout.trim() !== '';
+/**
+ * Make the image file the size the layout needs, through the descriptor that does it: a new file is
+ * created O_EXCL and O_NOFOLLOW (whatever appeared at the path since the checks, a link above all,
+ * is refused, never followed or truncated) and its device/inode kept for the re-check; an existing
+ * one is opened without following links and must still be the file that was checked.
+ */
+export async function prepareImage(card: Card): Promise<void> {
+  if (card.kind !== 'image') return;
+  const changed = (why: string) => new RefusedError(`${card.path} changed since it was checked (${why}): nothing was written; run again`);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  const flags = card.exists ? O_WRONLY | O_NOFOLLOW : O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+  const fh = await open(card.path, flags, 0o644).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') throw changed('something appeared at the new image path');
+    if (err.code === 'ELOOP') throw changed('it is a symlink now');
+    if (err.code === 'ENOENT') throw changed('it is gone');
+    throw err;
+  });
+  try {
+    const s = await fh.stat();
+    if (card.exists && `${s.dev}:${s.ino}` !== card.ident) throw changed('another file is at that path now');
+    if (s.size < card.bytes) await fh.truncate(card.bytes);
+    card.ident = `${s.dev}:${s.ino}`;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * An image that backs a loop device may be mounted through it. The exception is what `kill -9`
+ * during verification leaves: a read-only loop at an offset (the boot partition), mounted nowhere,
+ * while no live pi-prep run holds the image. That one is not the user's: a real run detaches it
+ * (a dry run only looks past it).
+ */
+async function attachedLoop(target: Target, path: string, adopt: boolean): Promise<boolean> {
+  const r = await target.run(['losetup', '--json', '--list', '--output', 'NAME,OFFSET,RO', '--associated', path], { readOnly: true, allowFailure: true });
+  if (r.exitCode !== 0 || r.stdout.trim() === '') return false;
+  const loops = ((JSON.parse(r.stdout) as { loopdevices?: { name: string; offset: number | string; ro: boolean | string }[] }).loopdevices ?? []);
+  let others = 0;
+  for (const l of loops) {
+    const ro = l.ro === true || l.ro === '1';
+    const mounted = (await target.run(['findmnt', '--raw', '--noheadings', '--source', l.name], { readOnly: true, allowFailure: true })).exitCode === 0;
+    if (!ro || Number(l.offset) === 0 || mounted || lockHolder(path) !== undefined) {
+      others++;
+      continue;
+    }
+    if (adopt) {
+      await target.run(['losetup', '--detach', l.name]);
+      process.stderr.write(`pi-prep: detached ${l.name}, a read-only loop device a killed run left on ${path}\n`);
+    }
+  }
+  return others > 0;
 }
 
 async function resolveDevice(target: Target, path: string, opts: CardOptions): Promise<Card> {

@@ -5,7 +5,7 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { RefusedError, UsageError } from '../../core/errors.js';
+import { RefusedError, TaskFailedError, UsageError } from '../../core/errors.js';
 import { fatKey, fatNameProblem } from './fat-names.js';
 import { progressReporter } from './progress.js';
 
@@ -109,9 +109,14 @@ export async function readTarball(tarball: string, dest: string | undefined, log
         hash.update(chunk);
         size += chunk.length;
         keep?.push(chunk);
-        if (fd !== undefined) {
-          let off = 0;
-          while (off < chunk.length) off += writeSync(fd, chunk, off);
+        if (fd !== undefined && !failure) {
+          // A throw here would be an uncaught exception (an event handler): keep it as the failure.
+          try {
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off);
+          } catch (err) {
+            failure = diskError(err, dest!, tarball, bytes + size);
+          }
         }
       });
       entry.on('end', () => {
@@ -121,7 +126,7 @@ export async function readTarball(tarball: string, dest: string | undefined, log
         if (keep) text.set(p, Buffer.concat(keep).toString('utf8'));
       });
     } catch (err) {
-      failure ??= err as Error;
+      failure ??= dest ? diskError(err, dest, tarball, bytes) : (err as Error);
       entry.resume();
     }
   };
@@ -152,6 +157,18 @@ export async function readTarball(tarball: string, dest: string | undefined, log
   if (files.length === 0) throw new UsageError(`${tarball} holds no files: use an alpine-rpi tarball`);
   progress(0, true);
   return { files, dirs, bytes, text };
+}
+
+/** A full or failing scratch disk while extracting: one line naming the directory, not a raw errno. */
+function diskError(err: unknown, dest: string, tarball: string, written: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new TaskFailedError(`no space left in ${dest} while extracting ${tarball} (${written} bytes written): free space there or set TMPDIR to a larger disk; nothing was written to the card`);
+  }
+  if (code && (err as NodeJS.ErrnoException).syscall) {
+    return new TaskFailedError(`cannot write to ${dest} while extracting ${tarball} (${code}): check that directory or set TMPDIR elsewhere; nothing was written to the card`);
+  }
+  return err as Error;
 }
 
 async function isGzip(path: string): Promise<boolean> {

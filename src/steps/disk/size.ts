@@ -1,5 +1,7 @@
 import { UsageError } from '../../core/errors.js';
 
+/** ext4's largest file (4 KiB blocks), and far beyond any SD card: above it truncate and mkfs fail. */
+const MAX_BYTES = 16 * 1024 ** 4;
 const POWER: Record<string, number> = { '': 0, K: 1, M: 2, G: 3, T: 4 };
 
 /**
@@ -14,6 +16,7 @@ export function parseSize(text: string, flag: string): number {
   const decimal = prefix !== '' && !m[3] && m[4] !== '';
   const bytes = Math.floor(Number(m[1]) * (decimal ? 1000 : 1024) ** POWER[prefix]!);
   if (!Number.isFinite(bytes) || bytes <= 0) throw new UsageError(`${flag} ${text} is not a positive size: use e.g. ${flag} 2G`);
+  if (bytes > MAX_BYTES) throw new UsageError(`${flag} ${text} is more than 16T, the largest image or card pi-prep writes: use e.g. ${flag} 2G`);
   return bytes;
 }
 

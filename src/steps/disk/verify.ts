@@ -1,3 +1,4 @@
+import { onInterrupt } from '../../core/cleanup.js';
 import { TaskFailedError } from '../../core/errors.js';
 import type { RunContext } from '../../core/task.js';
 import { readFat32 } from './fat-reader.js';
@@ -35,12 +36,14 @@ export async function verifyBootFiles(path: string, l: CardLayout, expected: Man
 export async function fsckBoth(ctx: RunContext, path: string, l: CardLayout): Promise<void> {
   const t = ctx.target;
   const loop = ctx.dryRun ? '' : (await t.run(loopArgv(path, l))).stdout.trim();
+  const forget = loop ? onInterrupt(() => t.run(['losetup', '--detach', loop]).then(() => undefined)) : () => undefined;
   try {
     const fat = await t.run(['fsck.vfat', '-n', loop || '<read-only loop of the boot partition>'], { allowFailure: true });
     if (fat.exitCode !== 0) throw new TaskFailedError(`fsck.vfat -n found errors on the boot filesystem of ${path}: ${lastLine(fat.stdout)}`);
     if (!ctx.dryRun) ctx.log(`fsck.vfat: ${lastLine(fat.stdout)}`);
   } finally {
     if (loop) await t.run(['losetup', '--detach', loop]);
+    forget();
   }
   const ext = await t.run(e2fsckArgv(path, l), { allowFailure: true });
   if (ext.exitCode !== 0) throw new TaskFailedError(`e2fsck -fn found errors on the data filesystem of ${path}: ${lastLine(ext.stdout || ext.stderr)}`);

@@ -8,6 +8,10 @@ import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from '.
 import type { JoinToken } from './token.js';
 
 export const TOKEN_FILE = '/etc/k0s/k0stoken';
+/** One `k0s status` answers in well under a second; one that takes this long is hung. */
+const STATUS_TIMEOUT_MS = 30_000;
+/** `k0s install` / `k0s start` (systemctl, rc-service) on a slow SD card: minutes at most. */
+const COMMAND_TIMEOUT_MS = 5 * 60_000;
 export const K0S_BIN = '/usr/local/bin/k0s';
 
 export interface JoinOptions {
@@ -71,6 +75,10 @@ export async function resolveForArch(source: K0sSourceOptions, arch: K0sArch, dr
 export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
   const bin = opts.binPath ?? K0S_BIN;
   const tokenFile = opts.tokenFile ?? TOKEN_FILE;
+  const tokenDir = posix.dirname(tokenFile);
+  const waitSeconds = opts.waitSeconds ?? 120;
+  // A hung `k0s status` (a wedged node) must not hang the run: no call outlives --wait-timeout.
+  const statusMs = Math.min(STATUS_TIMEOUT_MS, waitSeconds * 1000);
   const k0s = (...args: string[]) => [bin, ...args];
 
   const tasks: Task[] = [];
@@ -98,8 +106,10 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
       async check(ctx) {
         const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
         const st = await ctx.target.stat(tokenFile);
+        const dir = await ctx.target.stat(tokenDir);
         const isJoined = have !== undefined && (await joined(ctx.target));
         if (st && st.mode !== 0o600 && (have === opts.token.raw || isJoined)) return todo(`${tokenFile} is mode ${st.mode.toString(8)}: make it 0600`);
+        if (dir && dir.mode !== 0o700 && (have === opts.token.raw || isJoined)) return todo(`${tokenDir} is mode ${dir.mode.toString(8)}: make it 0700`);
         if (have === opts.token.raw) return done(`token for ${opts.token.server} in place`);
         // k0s re-reads the token file while running (k0s issue 7202): never replace it after a join.
         if (isJoined) return done('node already joined: token file left as it is');
@@ -108,9 +118,11 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
       async apply(ctx) {
         const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
         if (have !== undefined && (have === opts.token.raw || (await joined(ctx.target)))) {
-          return ctx.target.chmod(tokenFile, 0o600); // the contents stay: only the mode was wrong
+          // The contents stay: only the modes were wrong, the directory's as much as the file's.
+          await ctx.target.chmod(tokenDir, 0o700);
+          return ctx.target.chmod(tokenFile, 0o600);
         }
-        await ctx.target.mkdir(posix.dirname(tokenFile), 0o700);
+        await ctx.target.mkdir(tokenDir, 0o700);
         await ctx.target.writeFile(tokenFile, opts.token.raw + '\n', { mode: 0o600, secret: true });
       },
     },
@@ -122,23 +134,23 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         return f ? done(`${f} exists`) : todo('no k0sworker service yet');
       },
       async apply(ctx) {
-        await ctx.target.run(k0s('install', 'worker', '--token-file', tokenFile));
+        await ctx.target.run(k0s('install', 'worker', '--token-file', tokenFile), { timeoutMs: COMMAND_TIMEOUT_MS });
       },
     },
     {
       id: 'k0s-start',
       title: 'k0s worker running',
       async check(ctx) {
-        const st = await ctx.target.run(k0s('status'), { readOnly: true, allowFailure: true }).catch(() => undefined);
+        const st = await ctx.target.run(k0s('status'), { readOnly: true, allowFailure: true, timeoutMs: statusMs }).catch(() => undefined);
         if (st?.exitCode === 0) return done(statusSummary(st.stdout));
         return todo('k0s status says it is not running');
       },
       async apply(ctx) {
         // The init system's own command: `k0s start` is unreliable on OpenRC (k0s issue 4212).
         const init = (await ctx.target.facts()).init;
-        await ctx.target.run(init === 'openrc' ? ['rc-service', 'k0sworker', 'start'] : k0s('start'));
+        await ctx.target.run(init === 'openrc' ? ['rc-service', 'k0sworker', 'start'] : k0s('start'), { timeoutMs: COMMAND_TIMEOUT_MS });
         if (ctx.dryRun || !ctx.target.liveServices) return;
-        await waitRunning(ctx, k0s('status'), opts.waitSeconds ?? 120, init);
+        await waitRunning(ctx, k0s('status'), waitSeconds, init);
       },
     },
   );
@@ -154,7 +166,8 @@ function statusSummary(stdout: string): string {
 async function waitRunning(ctx: RunContext, argv: string[], seconds: number, init: string): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
-    const st = await ctx.target.run(argv, { readOnly: true, allowFailure: true });
+    const left = Math.max(1000, deadline - Date.now());
+    const st = await ctx.target.run(argv, { readOnly: true, allowFailure: true, timeoutMs: Math.min(STATUS_TIMEOUT_MS, left) });
     if (st.exitCode === 0) return ctx.log(statusSummary(st.stdout));
     if (Date.now() >= deadline) {
       throw new TaskFailedError(`k0s did not report running within ${seconds}s: see ${k0sLogHint(init)}, or raise --wait-timeout`);

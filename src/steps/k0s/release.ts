@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import type { K0sArch } from '../../targets/facts.js';
-import { downloadVerified, fetchOk, sha256File } from '../download.js';
+import { downloadVerified, fetchText, sha256File } from '../download.js';
 
 export const DEFAULT_K0S_MIRROR = 'https://github.com/k0sproject/k0s/releases/download';
 export const STABLE_URL = 'https://docs.k0sproject.io/stable.txt';
@@ -71,13 +71,13 @@ export async function resolveK0s(opts: K0sSourceOptions, arch: K0sArch): Promise
   let tag: string;
   if (!opts.version || opts.version === 'stable') {
     const url = opts.mirror ? `${mirror.replace(/\/+$/, '')}/stable.txt` : STABLE_URL;
-    tag = normalizeTag((await (await fetchOk(url, 'the current stable k0s version')).text()).trim());
+    tag = normalizeTag((await fetchText(url, 'the current stable k0s version')).trim());
   } else {
     tag = normalizeTag(opts.version);
   }
   const name = assetName(tag, arch);
   const sumsUrl = assetUrl(mirror, tag, 'sha256sums.txt');
-  const sums = parseSums(await (await fetchOk(sumsUrl, `k0s ${tag} checksums`, '--k0s-version')).text());
+  const sums = parseSums(await fetchText(sumsUrl, `k0s ${tag} checksums`, { flagFor404: '--k0s-version' }));
   const sha256 = sums.get(name);
   if (!sha256) throw new UsageError(`k0s ${tag} lists no ${name} in ${sumsUrl}: check --k0s-version (arch ${arch})`);
   return { label: `k0s ${tag} (${arch})`, sha256, url: assetUrl(mirror, tag, name) };

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../core/errors.js';
@@ -21,8 +21,9 @@ export async function readJoinArg(arg: string, stdin: () => Promise<string> = re
   } else if (arg.startsWith('@')) {
     const file = arg.slice(1);
     try {
-      text = await readFile(file, 'utf8');
-    } catch {
+      text = await readLimited(createReadStream(file), file, 'check the path after --join @');
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
       throw new UsageError(`cannot read the join token file ${file}: check the path after --join @`);
     }
     if (!text.trim()) throw new UsageError(`the join token file ${file} is empty: ${CREATE}`);
@@ -82,6 +83,7 @@ export function decodeJoinToken(text: string): JoinToken {
   } catch {
     throw new UsageError(`the join token's server "${server}" is not a URL: ${CREATE}`);
   }
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(server)) throw new UsageError(`the join token's server holds control characters: ${CREATE}`);
   if (url.protocol !== 'https:') throw new UsageError(`the join token's server ${server} is not https: ${CREATE}`);
   return { raw, server, user: user.name };
 }
@@ -95,8 +97,25 @@ export function useStdinText(text: string | undefined): void {
 async function readStdin(): Promise<string> {
   if (stdinText !== undefined) return stdinText;
   if (process.stdin.isTTY) throw new UsageError('--join - reads the token from stdin: pipe it in, e.g. `pi-prep linux --join - < join.token`');
+  return readLimited(process.stdin, 'stdin', 'pipe in the output of `k0s token create --role worker`');
+}
+
+/** A worker token is 1-3 KB; anything past this is not one (`yes | pi-prep --join -`). */
+export const MAX_TOKEN_BYTES = 64 * 1024;
+
+/** Read a token source, stopping (and closing it) at MAX_TOKEN_BYTES instead of filling memory. */
+export async function readLimited(source: AsyncIterable<unknown> & { destroy(): void }, name: string, fix: string): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let got = 0;
+  for await (const c of source) {
+    const b = Buffer.from(c as Buffer);
+    got += b.length;
+    if (got > MAX_TOKEN_BYTES) {
+      source.destroy();
+      throw new UsageError(`${name} holds more than ${MAX_TOKEN_BYTES} bytes, which is not a join token: ${fix}`);
+    }
+    chunks.push(b);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
