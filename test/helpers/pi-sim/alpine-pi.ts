@@ -120,6 +120,8 @@ export class SimAlpinePi {
   private hostMounts: string[] = [];
   private partLoops: string[] = [];
   private media?: { dev: string; dir: string; offset: number };
+  /** This boot's kernel command line (firmware's parameters left out). */
+  private cmdline = '';
 
   constructor(private readonly o: SimAlpineOptions) {
     this.work = mkdtempSync(join(tmpdir(), 'pi-prep-sim-'));
@@ -237,8 +239,6 @@ export class SimAlpinePi {
     report.started = existsSync(p('run/openrc/started')) ? readdirSync(p('run/openrc/started')).sort() : [];
     return report;
   }
-
-  private cmdline = '';
 
   /**
    * Run the daemons that services queued (to completion, one at a time), as pi-prep's rc-service
