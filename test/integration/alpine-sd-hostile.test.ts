@@ -90,7 +90,7 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'pi-prep-test', mnt]);
     try {
       const img = join(work, 'full-scratch.img');
-      const r = await runCli(['alpine-sd', img, '--tarball', alpineTarball(), '--size', '600M'], { env: { TMPDIR: mnt } });
+      const r = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', alpineTarball(), '--size', '600M'], { env: { TMPDIR: mnt } });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /^pi-prep: no space left in \S+ while extracting \S+ \(\d+ bytes written\): free space there or set TMPDIR to a larger disk; nothing was written to the card\n$/);
       assert.deepEqual(readdirSync(mnt), []);
