@@ -72,14 +72,14 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
       writeFileSync(t, gzipSync(Buffer.concat([...good(), ...extra, Buffer.alloc(1024)])));
       const img = join(work, `${name.replace(/\W/g, '-')}.img`);
       const before = treeHash(work);
-      const r = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', t, '--size', '600M']);
+      const r = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', t, '--size', '600M']);
       assert.equal(r.code, 3, r.stderr + r.stdout);
       assert.match(r.stderr, why);
       assert.equal(existsSync(img), false, 'the image was created');
       assert.equal(treeHash(work, [`/${name.replace(/\W/g, '-')}.img`]), before);
       assert.equal(existsSync('/tmp/pi-prep-escaped'), false);
       // A dry run refuses it too.
-      const dry = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', t, '--size', '600M', '--dry-run']);
+      const dry = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', t, '--size', '600M', '--dry-run']);
       assert.equal(dry.code, 3, dry.stderr);
     });
   }
@@ -90,7 +90,7 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'pi-prep-test', mnt]);
     try {
       const img = join(work, 'full-scratch.img');
-      const r = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', alpineTarball(), '--size', '600M'], { env: { TMPDIR: mnt } });
+      const r = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', alpineTarball(), '--size', '600M'], { env: { TMPDIR: mnt } });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /^pi-prep: no space left in \S+ while extracting \S+ \(\d+ bytes written\): free space there or set TMPDIR to a larger disk; nothing was written to the card\n$/);
       assert.deepEqual(readdirSync(mnt), []);
@@ -106,10 +106,10 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     const img = join(work, 'killed.img');
     const log = join(work, 'killed.log');
     // Start from a valid card, so "no table" proves the old one was erased before anything else.
-    const first = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', tarball, '--size', '600M']);
+    const first = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', tarball, '--size', '600M']);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(partitions(img).length, 2);
-    const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--tarball', tarball, '--size', '600M', '--log-file', log], {
+    const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', tarball, '--size', '600M', '--log-file', log], {
       stdio: 'ignore',
       // The killed run cannot remove its scratch directory: keep it inside this test's work dir.
       env: { ...process.env, TMPDIR: work },
@@ -132,7 +132,7 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
 
     const stale = readdirSync(work).filter((n) => n.startsWith('pi-prep-sd-'));
     assert.equal(stale.length, 1, 'the killed run left its scratch directory');
-    const again = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', tarball, '--size', '600M'], { env: { TMPDIR: work } });
+    const again = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', tarball, '--size', '600M'], { env: { TMPDIR: work } });
     assert.equal(again.code, 0, again.stderr + again.stdout);
     assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('pi-prep-sd-')), [], 'the re-run swept the dead run\'s scratch directory');
     assert.equal(partitions(img).length, 2);

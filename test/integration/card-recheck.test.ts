@@ -135,7 +135,7 @@ describe('alpine-sd re-checks its target right before the first write', () => {
     ];
     for (const [given, cwd] of spellings) {
       it(`${given}${cwd ? ` from ${cwd}` : ''}`, async () => {
-        const r = await runCli(['alpine-sd', given, '--no-ssh', '--tarball', alpineTarball(), '--size', '64M'], { cwd });
+        const r = await runCli(['alpine-sd', given, '--no-ssh', '--hostname', 'pi-t', '--tarball', alpineTarball(), '--size', '64M'], { cwd });
         assert.equal(r.code, 3, r.stderr + r.stdout);
         assert.match(r.stderr, /^pi-prep: .*\/dev\/sdzz does not exist: run `pi-prep disks` to see the cards this machine has\n$/);
         assert.equal(existsSync('/dev/sdzz'), false);

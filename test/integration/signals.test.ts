@@ -36,7 +36,7 @@ describe('signals end a run with the conventional code, one line and the cleanup
       const [cache, tmp] = [join(dir, 'cache'), join(dir, 'tmp')];
       mkdirSync(tmp);
       const img = join(dir, 'card.img');
-      const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/m`, '--size', '600M'], {
+      const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/m`, '--size', '600M'], {
         env: { ...process.env, XDG_CACHE_HOME: cache, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';

@@ -42,7 +42,7 @@ describe('one run per target: a second run is refused with the holder\'s pid (ex
   it('two alpine-sd runs on one image: the second is refused naming the first; the lock goes with the first', async () => {
     const img = join(work, 'card.img');
     const e = env();
-    const first = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/m`, '--size', '600M'], {
+    const first = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/m`, '--size', '600M'], {
       env: { ...process.env, ...e }, stdio: ['ignore', 'ignore', 'ignore'],
     });
     const exited = new Promise<number | null>((r) => first.on('close', (c) => r(c)));
@@ -50,7 +50,7 @@ describe('one run per target: a second run is refused with the holder\'s pid (ex
     await until(() => existsSync(cache) && readdirSync(cache).some((n) => n.endsWith('.part')), exited);
     assert.equal(readFileSync(lockPath(img), 'utf8'), `${first.pid}\n${img}\n`);
 
-    const second = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', alpineTarball(), '--size', '600M'], { env: env() });
+    const second = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', alpineTarball(), '--size', '600M'], { env: env() });
     assert.equal(second.code, 3, second.stderr);
     assert.equal(second.stderr, `pi-prep: ${img} is in use by another pi-prep run (pid ${first.pid}): wait for it to finish or stop it, then run again\n`);
 
@@ -65,7 +65,7 @@ describe('one run per target: a second run is refused with the holder\'s pid (ex
     const { mkdirSync } = await import('node:fs');
     mkdirSync(locks, { recursive: true });
     writeFileSync(lockPath(img), `${pidMax + 1}\n${img}\n`);
-    const r = await runCli(['alpine-sd', img, '--no-ssh', '--tarball', alpineTarball(), '--size', '600M'], { env: env() });
+    const r = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', alpineTarball(), '--size', '600M'], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(partitions(img).length, 2);
     assert.equal(existsSync(lockPath(img)), false);
