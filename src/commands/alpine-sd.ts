@@ -51,7 +51,7 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const hostname = flags.hostname ?? defaultHostname();
   if (!isHostname(hostname)) throw new UsageError(`--hostname ${hostname} is not a host name: use letters, digits and dashes, e.g. --hostname pi-worker-1`);
   if (flags.tarball && flags.alpineVersion) throw new UsageError('give --tarball or --alpine-version, not both');
-  const { keys: sshKeys, source: keySource } = await sshKeysFor(flags);
+  const givenKeyList = await givenKeys(flags);
   const size = parseSize(flags.size ?? '2G', '--size');
   const bootBytes = parseSize(flags.bootSize ?? '256M', '--boot-size');
   const dataBytes = flags.dataSize ? parseSize(flags.dataSize, '--data-size') : undefined;
@@ -76,9 +76,16 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     throw err;
   }
   const layout = planLayout(card.bytes, bootBytes, dataBytes);
+  // The user's own keys are looked for once the card passed every safety rule (a refusal comes first).
+  let sshKeys: string[];
+  try {
+    sshKeys = givenKeyList ?? (await defaultKeys());
+  } catch (err) {
+    await target.close();
+    throw err;
+  }
   // Said once the card is known to be fine: a refusal stays one line.
   if (!flags.hostname) process.stderr.write(`pi-prep: no --hostname given: this card is ${hostname}\n`);
-  if (keySource) process.stderr.write(`pi-prep: no --ssh-key given: root on the Pi accepts ${sshKeys.length} key(s) from ${keySource}\n`);
   const unmount = card.kind === 'device' ? card.verdict.mounts.map((m) => m.mountpoint) : [];
   if (card.kind === 'device') {
     process.stderr.write(`pi-prep: ${card.path}: ${card.verdict.model}, ${formatSize(card.bytes)}, ${card.verdict.reason}\n`);
@@ -106,19 +113,24 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   }
 }
 
-/**
- * A headless card is reachable only over SSH: --ssh-key, else the invoking user's keys (said which),
- * else a refusal with the fix. --no-ssh asks for a card without SSH on purpose.
- */
-async function sshKeysFor(flags: AlpineSdFlags): Promise<{ keys: string[]; source?: string }> {
+/** --ssh-key files (read now: a bad one is bad input) or --no-ssh (none); undefined: look for the user's own. */
+async function givenKeys(flags: AlpineSdFlags): Promise<string[] | undefined> {
   if (flags.ssh === false) {
     if (flags.sshKey?.length) throw new UsageError('--no-ssh and --ssh-key disagree: drop one of them');
-    return { keys: [] };
+    return [];
   }
-  if (flags.sshKey?.length) return { keys: (await Promise.all(flags.sshKey.map(readPublicKeys))).flat() };
-  const found = await defaultPublicKeys();
-  if (!found.keys.length) throw new UsageError('no SSH key to put on the card, and a headless Pi is reached over SSH: give --ssh-key ~/.ssh/id_ed25519.pub (make one with ssh-keygen -t ed25519), or --no-ssh for a card without SSH');
-  return found;
+  return flags.sshKey?.length ? (await Promise.all(flags.sshKey.map(readPublicKeys))).flat() : undefined;
+}
+
+/**
+ * A headless card is reachable only over SSH: without --ssh-key, the invoking user's keys (said
+ * which), else a refusal with the fix. --no-ssh asks for a card without SSH on purpose.
+ */
+async function defaultKeys(): Promise<string[]> {
+  const { keys, source } = await defaultPublicKeys();
+  if (!keys.length) throw new UsageError('no SSH key to put on the card, and a headless Pi is reached over SSH: give --ssh-key ~/.ssh/id_ed25519.pub (make one with ssh-keygen -t ed25519), or --no-ssh for a card without SSH');
+  process.stderr.write(`pi-prep: no --ssh-key given: root on the Pi accepts ${keys.length} key(s) from ${source}\n`);
+  return keys;
 }
 
 /**

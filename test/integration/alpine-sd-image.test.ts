@@ -141,6 +141,9 @@ describe('pi-prep alpine-sd on an image file', () => {
     const none = await runCli(base(join(work, 'k0.img'), '--size', '600M'), { env: { HOME: home, SSH_AUTH_SOCK: '' } });
     assert.equal(none.code, 2);
     assert.match(none.stderr, /no SSH key to put on the card.*--ssh-key ~\/\.ssh\/id_ed25519\.pub.*--no-ssh/);
+    // A dangerous target is refused for what it is, before any talk of keys.
+    const typo = await runCli(['alpine-sd', '//dev/sdzz', '--tarball', tarball, '--dry-run'], { env: { HOME: home, SSH_AUTH_SOCK: '' } });
+    assert.equal(typo.code, 3, typo.stderr);
     // The invoking user's ~/.ssh/*.pub, said which; and no two cards share a default host name.
     mkdirSync(join(home, '.ssh'));
     writeFileSync(join(home, '.ssh/id_ed25519.pub'), readFileSync(keyFile));
