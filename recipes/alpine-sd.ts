@@ -124,7 +124,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
         }));
         ctx.host(`cmdline.txt: ${patched.trim()}`);
         ctx.host(`usercfg.txt: ${usercfg.trim().split('\n').join('; ')}`);
-        ctx.host(`${apkovlName(o.hostname)}: hostname, DHCP${o.wifi ? ', Wi-Fi' : ''}, ${o.sshKeys.length ? `sshd with ${o.sshKeys.length} key(s)` : 'no SSH (--no-ssh)'}, cgroups (unified), /var/lib/k0s from LABEL=${DATA_LABEL}, first-boot service`);
+        ctx.host(`${apkovlName(o.hostname)}: hostname, DHCP${o.wifi ? ', Wi-Fi' : ''}, ${o.sshKeys.length ? `sshd with ${o.sshKeys.length} key(s)` : 'no SSH (--no-ssh)'}, cgroups (unified), LABEL=${DATA_LABEL} at /media/k0s-data (its k0s/ bound to /var/lib/k0s), lbu keeps the k0s service and root's keys, boot-media and first-boot services`);
         if (ctx.dryRun) return;
         await writeFile(join(boot, 'cmdline.txt'), patched);
         await writeFile(join(boot, 'usercfg.txt'), usercfg);
