@@ -5,33 +5,22 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SshTarget } from '../src/targets/ssh-target.js';
-import { buildRoot, osRelease, removeRoot } from '../test/helpers/fixture-root.js';
-import { kernelConfig } from '../test/helpers/k0s-release.js';
-import { TestSshd, chrootable, ensureUser, makeClientKey } from '../test/helpers/sshd.js';
+import { removeRoot } from '../test/helpers/fixture-root.js';
+import { piRoot as testPiRoot } from '../test/helpers/pi-root.js';
+import { TestSshd, ensureUser, makeClientKey } from '../test/helpers/sshd.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const runs = Number(process.argv[2] ?? 15);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
-// The same Pi facts in two roots: arm64 (every remote process runs under qemu, standing in for a
-// Pi) and amd64 (native processes: what SSH itself costs, without emulation).
-const piRoot = (arch: 'arm64' | 'amd64') => chrootable(() =>
-  buildRoot({
-    arch,
-    init: 'systemd',
-    files: {
-      '/etc/os-release': osRelease('debian', '12', 'Debian GNU/Linux 12 (bookworm)'),
-      '/proc/sys/kernel/osrelease': '6.6.51-v8+\n',
-      '/boot/config-6.6.51-v8+': kernelConfig(),
-      '/proc/device-tree/model': 'Raspberry Pi 4 Model B Rev 1.4\0',
-      '/proc/device-tree/compatible': 'raspberrypi,4-model-b\0brcm,bcm2711\0',
-      '/boot/firmware/cmdline.txt': 'console=tty1 root=/dev/mmcblk0p2 rootwait cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n',
-      '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory pids\n',
-      '/proc/meminfo': 'MemTotal:        3884376 kB\n',
-    },
-  }),
-);
+// The same Pi facts in two roots (the tests' Pi 4 root, with its boot files): arm64 (every remote
+// process runs under qemu, standing in for a Pi) and amd64 (native: what SSH itself costs).
+const bootFiles = {
+  '/proc/device-tree/compatible': 'raspberrypi,4-model-b\0brcm,bcm2711\0',
+  '/boot/firmware/cmdline.txt': 'console=tty1 root=/dev/mmcblk0p2 rootwait cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n',
+};
+const piRoot = (arch: 'arm64' | 'amd64') => testPiRoot(false, bootFiles, arch);
 const root = piRoot('arm64');
 const nativeRoot = piRoot('amd64');
 const key = makeClientKey();
