@@ -85,7 +85,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
           const r = o.tarball.release;
           ctx.host(`download ${r.url} (or use the cached copy) and check its SHA-256 (${r.sha256.slice(0, 12)}…)`);
           if (ctx.dryRun) return;
-          tarball = await fetchAlpine(r, ctx.log, o.join?.cacheDir);
+          tarball = await fetchAlpine(ctx.local, r, ctx.log, o.join?.cacheDir);
         }
         ctx.host(`read ${tarball}: only plain files and directories with names FAT can hold${ctx.dryRun ? '' : `; extract to ${boot}`}`);
         // A dry run reads the tarball too (it changes nothing), so a hostile one is refused up front.
@@ -155,7 +155,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
         await mkdir(join(data, 'pi-prep'), { recursive: true, mode: 0o700 });
         await chmod(join(data, 'pi-prep'), 0o700);
         if (o.join) {
-          const bin = await fetchK0s(o.join.k0s, o.join.cacheDir);
+          const bin = await fetchK0s(ctx.local, o.join.k0s, o.join.cacheDir);
           await copyFile(bin, join(data, 'pi-prep', 'k0s'));
           await chmod(join(data, 'pi-prep', 'k0s'), 0o755);
           // The token reaches the card only through this file: never argv, never output.

@@ -6,6 +6,10 @@ import type { RunReport, TaskReport } from './report.js';
 const mode = (m: number | undefined) => (m === undefined ? '' : `, mode ${m.toString(8).padStart(4, '0')}`);
 
 export function describeAction(a: Action): string {
+  return a.here && a.kind !== 'host' ? `on this machine: ${describe(a)}` : describe(a);
+}
+
+function describe(a: Action): string {
   switch (a.kind) {
     case 'run':
       return `run \`${quoteArgv(a.argv)}\`${a.input ? ' (with input on stdin)' : ''}`;
@@ -21,6 +25,8 @@ export function describeAction(a: Action): string {
       return `chmod ${a.mode.toString(8).padStart(4, '0')} ${a.path}`;
     case 'remove':
       return `remove ${a.path}`;
+    case 'download':
+      return `download ${a.url} to ${a.path} (SHA-256 ${a.sha256.slice(0, 12)}…)`;
     case 'host':
       return `on this machine: ${a.text}`;
   }

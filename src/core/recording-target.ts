@@ -1,28 +1,45 @@
+import type { VerifiedDownload } from './download.js';
 import type { Action } from './task.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from '../targets/target.js';
 
 /**
  * Wraps a target to record every change as an Action. With `dryRun`, changes are only recorded
  * (reads and readOnly commands still run), so a dry run walks the very code a real run does.
+ * The node's and this machine's recorders share one list, so a plan keeps the order of the run;
+ * `here` marks this machine's actions.
  */
 export class RecordingTarget implements Target {
   readonly kind: Target['kind'];
   readonly label: string;
   readonly liveServices: boolean;
-  actions: Action[] = [];
+  readonly download?: (d: VerifiedDownload) => Promise<string>;
 
   constructor(
     readonly inner: Target,
     readonly dryRun: boolean,
+    readonly here = false,
+    readonly actions: Action[] = [],
   ) {
     this.kind = inner.kind;
     this.label = inner.label;
     this.liveServices = inner.liveServices;
+    if (inner.download) this.download = (d) => this.fetch(inner.download!.bind(inner), d);
+  }
+
+  private record(a: Action): void {
+    this.actions.push(this.here ? { ...a, here: true } : a);
+  }
+
+  private async fetch(download: (d: VerifiedDownload) => Promise<string>, d: VerifiedDownload): Promise<string> {
+    // A cached copy that matches is used as it is: nothing to do, nothing to show.
+    if ((await this.inner.sha256(d.dest)) === d.sha256) return d.dest;
+    this.record({ kind: 'download', url: d.url, path: d.dest, sha256: d.sha256 });
+    return this.dryRun ? d.dest : download(d);
   }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     if (opts.readOnly) return this.inner.run(argv, opts);
-    this.actions.push({ kind: 'run', argv: [...argv], ...(opts.input !== undefined ? { input: 'data' as const } : {}) });
+    this.record({ kind: 'run', argv: [...argv], ...(opts.input !== undefined ? { input: 'data' as const } : {}) });
     if (this.dryRun) return { exitCode: 0, stdout: '', stderr: '' };
     return this.inner.run(argv, opts);
   }
@@ -34,7 +51,7 @@ export class RecordingTarget implements Target {
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
     const old = await this.inner.readFile(path);
     const bytes = Buffer.byteLength(data);
-    this.actions.push({
+    this.record({
       kind: 'write', path, bytes,
       ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
       ...(opts.secret ? { secret: true } : { diff: textDiff(old, data) }),
@@ -44,7 +61,7 @@ export class RecordingTarget implements Target {
   }
 
   async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
-    this.actions.push({ kind: 'put', from: localPath, path, ...(opts.mode !== undefined ? { mode: opts.mode } : {}), ...(opts.backup ? { backup: true } : {}) });
+    this.record({ kind: 'put', from: localPath, path, ...(opts.mode !== undefined ? { mode: opts.mode } : {}), ...(opts.backup ? { backup: true } : {}) });
     if (!this.dryRun) await this.inner.putFile(localPath, path, opts);
   }
 
@@ -53,17 +70,17 @@ export class RecordingTarget implements Target {
   }
 
   async mkdir(path: string, mode = 0o755): Promise<void> {
-    this.actions.push({ kind: 'mkdir', path, mode });
+    this.record({ kind: 'mkdir', path, mode });
     if (!this.dryRun) await this.inner.mkdir(path, mode);
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    this.actions.push({ kind: 'chmod', path, mode });
+    this.record({ kind: 'chmod', path, mode });
     if (!this.dryRun) await this.inner.chmod(path, mode);
   }
 
   async remove(path: string): Promise<void> {
-    this.actions.push({ kind: 'remove', path });
+    this.record({ kind: 'remove', path });
     if (!this.dryRun) await this.inner.remove(path);
   }
 
@@ -85,10 +102,9 @@ export class RecordingTarget implements Target {
 
   async close(): Promise<void> {}
 
+  /** The actions recorded since the last take (the node's and this machine's, in order). */
   take(): Action[] {
-    const out = this.actions;
-    this.actions = [];
-    return out;
+    return this.actions.splice(0);
   }
 }
 

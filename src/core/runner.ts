@@ -5,6 +5,7 @@ import { describeAction } from './plan.js';
 import { redact } from './redact.js';
 import type { Recipe, RunContext } from './task.js';
 import type { RunReport, TaskReport } from './report.js';
+import { LocalTarget } from '../targets/local-target.js';
 import type { Target } from '../targets/target.js';
 
 export type RendererName = 'default' | 'simple' | 'silent';
@@ -15,6 +16,8 @@ export interface RunnerOptions {
   renderer?: RendererName;
   /** Every log line and action, redacted (the --log-file). */
   log?: (line: string) => void;
+  /** This machine (downloads, builds, card writes); a LocalTarget unless a test gives another. */
+  local?: Target;
 }
 
 export function defaultRenderer(quiet: boolean): RendererName {
@@ -28,6 +31,8 @@ export function defaultRenderer(quiet: boolean): RendererName {
  */
 export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOptions): Promise<RunReport> {
   const rec = new RecordingTarget(target, opts.dryRun);
+  // This machine, recorded into the same list: the plan shows its commands exactly, marked as here.
+  const local = target.kind === 'local' ? rec : new RecordingTarget(opts.local ?? new LocalTarget(), opts.dryRun, true, rec.actions);
   const log = (line: string) => opts.log?.(redact(line));
   const report: RunReport = {
     recipe: recipe.name,
@@ -49,6 +54,7 @@ export async function runRecipe(recipe: Recipe, target: Target, opts: RunnerOpti
         if (stopMessage) return lt.skip(`${task.title} (waits for the next run)`);
         const ctx: RunContext = {
           target: rec,
+          local,
           dryRun: opts.dryRun,
           log: (line) => {
             log(`  ${line}`);

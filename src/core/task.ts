@@ -37,18 +37,29 @@ export interface HostAction {
   text: string;
 }
 
-export type Action =
+/**
+ * One change a run makes (or, in a dry run, would make). `here`: made on this machine rather than
+ * on the node (a download, a cross-build, a card write), when the two differ.
+ */
+export type Action = (
   | { kind: 'run'; argv: string[]; input?: 'data' }
   | { kind: 'write'; path: string; mode?: number; bytes: number; secret?: boolean; backup?: boolean; diff?: string[] }
   | { kind: 'put'; from: string; path: string; mode?: number; backup?: boolean }
   | { kind: 'mkdir'; path: string; mode: number }
   | { kind: 'chmod'; path: string; mode: number }
   | { kind: 'remove'; path: string }
-  | HostAction;
+  | { kind: 'download'; url: string; path: string; sha256: string }
+  | HostAction
+) & { here?: true };
 
 export interface RunContext {
-  /** In dry-run, a recording target: reads go through, changes are recorded only. */
+  /** The node. In dry-run, a recording target: reads go through, changes are recorded only. */
   target: Target;
+  /**
+   * This machine, recorded the same way (downloads, cross-builds, card writes, scratch files).
+   * The same object as `target` when the node is this machine.
+   */
+  local: Target;
   dryRun: boolean;
   /** A line of progress for the current task (redacted before it is shown or logged). */
   log(line: string): void;

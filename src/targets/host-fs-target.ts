@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { atomicCopy, atomicWrite, backupOnce } from '../core/atomic-write.js';
 import { CommandError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
-import { sha256File } from '../steps/download.js';
+import { sha256File } from '../core/hash.js';
 import { probeFacts, type Facts } from './facts.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from './target.js';
 

@@ -1,3 +1,4 @@
+import { downloadVerified, type VerifiedDownload } from '../core/download.js';
 import { HostFsTarget } from './host-fs-target.js';
 
 /** This machine: pi-prep runs on the Pi itself. */
@@ -12,6 +13,10 @@ export class LocalTarget extends HostFsTarget {
 
   protected commandFor(argv: readonly string[]): readonly string[] {
     return argv;
+  }
+
+  download(d: VerifiedDownload): Promise<string> {
+    return downloadVerified(d);
   }
 
   protected async hostCwd(cwd: string | undefined): Promise<string | undefined> {

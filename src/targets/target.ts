@@ -1,3 +1,4 @@
+import type { VerifiedDownload } from '../core/download.js';
 import type { Facts } from './facts.js';
 
 export interface RunOptions {
@@ -62,7 +63,18 @@ export interface Target {
   /** Free bytes on the filesystem holding path (nearest existing parent). */
   freeBytes(path: string): Promise<number | undefined>;
   facts(): Promise<Facts>;
+  /**
+   * A capability, not every target's: fetch a published file to `d.dest`, verified against its
+   * SHA-256 (a cached copy that matches is kept). Only this machine downloads.
+   */
+  download?(d: VerifiedDownload): Promise<string>;
   close(): Promise<void>;
+}
+
+/** The target's download capability: only this machine has it, so asking another is a bug. */
+export function downloaderOf(t: Target): (d: VerifiedDownload) => Promise<string> {
+  if (!t.download) throw new Error(`${t.label} cannot download: downloads are made on this machine (ctx.local)`);
+  return t.download.bind(t);
 }
 
 export async function readText(target: Target, path: string): Promise<string | undefined> {

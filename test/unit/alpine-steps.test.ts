@@ -81,7 +81,7 @@ describe('reboot', () => {
       async facts() { return { cgroup: { version: 2, controllers: ['memory'] } } as never; },
     } as unknown as Target & { ran: string[][] };
   }
-  const ctx = (target: Target, stops: string[]): RunContext => ({ target, dryRun: false, log() {}, host() {}, stopAfter: (m) => stops.push(m) });
+  const ctx = (target: Target, stops: string[]): RunContext => ({ target, local: target, dryRun: false, log() {}, host() {}, stopAfter: (m) => stops.push(m) });
 
   it('runs reboot only with --reboot, and stops the run either way', async () => {
     for (const reboot of [false, true]) {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadVerified, type VerifiedDownload } from '../../src/steps/download.js';
+import { downloadVerified, type VerifiedDownload } from '../../src/core/download.js';
 import { PiPrepError, TaskFailedError, UsageError } from '../../src/core/errors.js';
 import { TestHttpServer } from '../helpers/http-server.js';
 import { TestHttpProxy } from '../helpers/http-proxy.js';

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
-import { downloadVerified, fetchText } from '../download.js';
+import { fetchText } from '../../core/download.js';
+import { downloaderOf, type Target } from '../../targets/target.js';
 import { defaultCacheDir } from '../k0s/release.js';
 import { progressReporter } from '../disk/progress.js';
 
@@ -60,10 +61,10 @@ export async function resolveAlpine(version: string, mirror = DEFAULT_ALPINE_MIR
 }
 
 /** A verified local copy: from the cache when its hash matches, else downloaded, checked, cached. */
-export async function fetchAlpine(r: AlpineRelease, log?: (line: string) => void, cacheDir = defaultCacheDir()): Promise<string> {
+export async function fetchAlpine(local: Target, r: AlpineRelease, log?: (line: string) => void, cacheDir = defaultCacheDir()): Promise<string> {
   const dest = join(cacheDir, 'alpine', r.file);
   const progress = progressReporter('download', r.size, log);
-  const path = await downloadVerified({
+  const path = await downloaderOf(local)({
     url: r.url, sha256: r.sha256, dest, what: `Alpine ${r.version} (${r.file})`,
     flagFor404: '--alpine-version and --alpine-mirror', unchanged: 'nothing was written to the card', size: r.size, onBytes: (n) => progress(n),
   });

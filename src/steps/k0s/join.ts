@@ -95,9 +95,7 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
       },
       async apply(ctx) {
         if (a.unresolved) return ctx.host(`download ${a.label} and check its SHA-256 against the release's sha256sums.txt`);
-        ctx.host(a.url ? `download ${a.url} and check its SHA-256 (${a.sha256.slice(0, 12)}…)` : `use ${a.localPath} (SHA-256 ${a.sha256.slice(0, 12)}…)`);
-        const local = ctx.dryRun ? (a.localPath ?? a.url!) : await fetchK0s(a, opts.source.cacheDir);
-        await ctx.target.putFile(local, bin, { mode: 0o755 });
+        await ctx.target.putFile(await fetchK0s(ctx.local, a, opts.source.cacheDir), bin, { mode: 0o755 });
       },
     },
     {

@@ -3,7 +3,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import type { K0sArch } from '../../targets/facts.js';
-import { downloadVerified, fetchText, sha256File } from '../download.js';
+import { downloaderOf, type Target } from '../../targets/target.js';
+import { fetchText } from '../../core/download.js';
+import { sha256File } from '../../core/hash.js';
 
 export const DEFAULT_K0S_MIRROR = 'https://github.com/k0sproject/k0s/releases/download';
 export const STABLE_URL = 'https://docs.k0sproject.io/stable.txt';
@@ -83,10 +85,10 @@ export async function resolveK0s(opts: K0sSourceOptions, arch: K0sArch): Promise
   return { label: `k0s ${tag} (${arch})`, sha256, url: assetUrl(mirror, tag, name) };
 }
 
-/** A verified copy on this machine, cached by hash (see downloadVerified). */
-export async function fetchK0s(a: K0sArtifact, cacheDir = defaultCacheDir()): Promise<string> {
+/** A verified copy on this machine (`local`), cached by hash (see downloadVerified). */
+export async function fetchK0s(local: Target, a: K0sArtifact, cacheDir = defaultCacheDir()): Promise<string> {
   if (a.localPath) return a.localPath;
-  return downloadVerified({
+  return downloaderOf(local)({
     url: a.url!, sha256: a.sha256, dest: join(cacheDir, 'k0s', a.sha256), mode: 0o755,
     what: a.label, flagFor404: '--k0s-version', unchanged: 'nothing was installed',
   });

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { PiPrepError, TaskFailedError, UsageError } from '../core/errors.js';
-import { onInterrupt } from '../core/cleanup.js';
-import { pidAlive } from '../core/pid.js';
+import { PiPrepError, TaskFailedError, UsageError } from './errors.js';
+import { onInterrupt } from './cleanup.js';
+import { pidAlive } from './pid.js';
+import { sha256File } from './hash.js';
 
 /** A body that sends nothing for this long is given up (the whole download may take any time). */
 export const IDLE_TIMEOUT_MS = 60_000;
@@ -95,12 +95,6 @@ export async function fetchText(url: string, what: string, o: GetOptions & { max
     b.close();
   }
   return Buffer.concat(parts).toString('utf8');
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 export interface VerifiedDownload {
