@@ -1,8 +1,7 @@
 import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE } from '../src/steps/alpine/paths.js';
 import { done, todo, type Recipe, type Task } from '../src/core/task.js';
 import type { Target } from '../src/targets/target.js';
-import { joinTasks, type JoinOptions } from '../src/steps/k0s/join.js';
-import type { K0sArtifact } from '../src/steps/k0s/release.js';
+import { joinSteps, type Join } from '../src/steps/k0s/join.js';
 import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
 import { layoutProblems, type AlpineLayout } from '../src/steps/alpine/layout.js';
 import { cgroupModeTask, serviceInRunlevelTask, serviceStartedTask } from '../src/steps/alpine/openrc.js';
@@ -33,25 +32,23 @@ export interface AlpineOptions {
  *   6. lbu commit -d; reboot; resume: both mounted
  *   7. k0s and the token on the data partition, the service saved by lbu; start it with rc-service; lbu commit -d
  */
-export function alpineRecipe(target: Target, l: AlpineLayout, join: { opts: JoinOptions; k0s: K0sArtifact } | undefined, opts: AlpineOptions = {}): Recipe {
+export function alpineRecipe(target: Target, l: AlpineLayout, join: Join | undefined, opts: AlpineOptions = {}): Recipe {
   const keep = new PersistTracker();
   const data: DataPartitionState = {};
   const reboot: RebootState = { pending: false };
   // On a diskless root every change to /etc (and to lbu's include list) must be committed.
   const etc = (t: Task) => (l.diskless ? keep.wrap(t) : t);
   const diskless = (...tasks: Task[]) => (l.diskless ? tasks : []);
-  const k0sTasks = join ? joinTasks({ ...join.opts, binPath: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE }, join.k0s) : [];
-  const [binary, token, install, start] = k0sTasks.slice(-4);
-  const serverCheck = k0sTasks.slice(0, -4); // --check-server
+  const k0s = join && joinSteps({ ...join, opts: { ...join.opts, binPath: ALPINE_K0S_BIN, tokenFile: ALPINE_TOKEN_FILE } });
   // k0s on the data partition, the token beside it, the service saved by lbu and started OpenRC's way.
-  const worker = join ? [
-    binary!,
+  const worker = k0s ? [
+    k0s.binary,
     etc(k0sPathTask(ALPINE_K0S_BIN)),
-    token!, // on the data partition: lbu would put it in the apkovl on the FAT boot media
+    k0s.token, // on the data partition: lbu would put it in the apkovl on the FAT boot media
     ...diskless(etc(lbuIncludeTask('/etc/init.d/k0sworker', 'lbu keeps only symlinks in /etc/init.d'))),
-    etc(install!),
+    etc(k0s.install),
     etc(serviceInRunlevelTask('k0sworker', 'default')),
-    start!,
+    k0s.start,
   ] : [];
 
   return {
@@ -59,7 +56,7 @@ export function alpineRecipe(target: Target, l: AlpineLayout, join: { opts: Join
     title: 'k0s worker on Alpine Linux (Raspberry Pi)',
     tasks: [
       alpinePreflight(l),
-      ...serverCheck,
+      ...(k0s?.server ? [k0s.server] : []),
       etc(cgroupModeTask()),
       serviceStartedTask('cgroups'),
       etc(serviceInRunlevelTask('cgroups', 'boot')),

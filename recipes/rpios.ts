@@ -1,20 +1,19 @@
 import { TaskFailedError } from '../src/core/errors.js';
 import { done, todo, type Recipe, type Task } from '../src/core/task.js';
 import type { Target } from '../src/targets/target.js';
-import { LocalTarget } from '../src/targets/local-target.js';
 import { kernelFlavour } from '../src/targets/probes/board.js';
 import { cmdlineTask } from '../src/steps/cmdline.js';
-import { kernelState, kernelTasks, ownImage, type KernelOptions, type KernelState } from '../src/steps/kernel/tasks.js';
+import { kernelState, ownImage, type KernelOptions, type KernelState } from '../src/steps/kernel/plan.js';
+import { kernelTasks } from '../src/steps/kernel/tasks.js';
 import { rebootTask, verifyTask } from '../src/steps/kernel/reboot.js';
 import { rollbackTasks } from '../src/steps/kernel/rollback.js';
-import { joinTasks, type JoinOptions } from '../src/steps/k0s/join.js';
-import type { K0sArtifact } from '../src/steps/k0s/release.js';
+import { joinTasks, type Join } from '../src/steps/k0s/join.js';
 import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
 
 export interface RpiosOptions {
   kernel: KernelOptions;
   reboot: boolean;
-  join?: { opts: JoinOptions; k0s: K0sArtifact };
+  join?: Join;
   prepareOnly?: boolean;
 }
 
@@ -46,7 +45,7 @@ export function rpiosRecipe(target: Target, o: RpiosOptions): Recipe {
       tracked,
       rebootTask(kernel, cmdlinePath, o.reboot),
       verifyTask(kernel, cmdlinePath),
-      ...(o.join ? joinTasks(o.join.opts, o.join.k0s) : []),
+      ...(o.join ? joinTasks(o.join) : []),
     ],
     notes: [
       ...(o.join ? serviceNotes(target) : o.prepareOnly ? [PREPARED_ONLY] : ['No --join given: the node is prepared, not joined. Run again with --join @FILE to join.']),
@@ -82,7 +81,7 @@ function rpiosPreflight(kernel: KernelState): Task {
       if (bad.length) return todo(bad.join('; '));
       const plan = await kernel.plan(ctx);
       if (plan.rebuild) {
-        const free = kernel.builder.where === 'target' ? await ctx.target.freeBytes(plan.dir) : await new LocalTarget().freeBytes(plan.dir);
+        const free = await kernel.builder.on(ctx).freeBytes(plan.dir);
         if (free !== undefined && free < 6 * GiB) return todo(`a kernel build needs about 6 GiB in ${plan.dir}, ${(free / GiB).toFixed(1)} GiB free: free space or pass --kernel-workdir`);
       }
       return done(`${f.os.prettyName}, ${f.board!.model} (${f.board!.soc}): ${flavour!.defconfig}, ${ownImage(flavour!.image, kernel.opts.localVersion)}, boot partition ${f.bootDir}`);

@@ -21,7 +21,6 @@ function common(cmd: Command): Command {
     .option('--dry-run', 'print the checklist of what would run; change nothing')
     .option('--json', 'machine-readable output: one JSON document on stdout (docs/json.md)')
     .option('-q, --quiet', 'print nothing but errors (and the JSON with --json); the exit code tells the result')
-    .option('-y, --yes', 'do not ask for confirmation')
     .option('--verbose', 'show every command and file edit as it happens')
     .option('--log-file <file>', 'append a full log (secrets redacted) to FILE');
 }
@@ -54,7 +53,7 @@ function joinFlags(cmd: Command): Command {
     .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for k0s to run').default('120'));
 }
 
-/** After a join, wait for the node to be Ready in the cluster (issue 12). */
+/** After a join, wait for the node to be Ready in the cluster. */
 function readyFlags(cmd: Command): Command {
   return cmd
     .option('--kubeconfig <file>', 'after the join, wait until this node is Ready in the cluster (admin kubeconfig: pi-prep kubeconfig -o FILE)')
@@ -76,15 +75,17 @@ function jsonKind(): JsonKind | undefined {
 }
 const KINDS = ['check', 'disks', 'linux', 'rpios', 'alpine', 'alpine-sd', 'token', 'kubeconfig', 'verify'] as const;
 
-async function dispatch(module: string, fn: string, ...args: unknown[]): Promise<void> {
-  const flags = args[0] as { host?: string[]; inventory?: string } | undefined;
-  if (acting && flags && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
+/**
+ * Run a command (imported only now: startup time), or, when its flags name several hosts, the
+ * fleet that runs it once per host.
+ */
+async function dispatch(flags: { host?: string[]; inventory?: string }, run: () => Promise<number>): Promise<void> {
+  if (acting && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
     const { fleetCommand } = await import('../fleet/fleet-command.js');
     process.exitCode = await fleetCommand(acting, rawArgs, flags);
     return;
   }
-  const mod = (await import(module)) as Record<string, (...a: unknown[]) => Promise<number>>;
-  process.exitCode = await mod[fn]!(...args);
+  process.exitCode = await run();
 }
 
 export function buildProgram(): Command {
@@ -111,8 +112,8 @@ export function buildProgram(): Command {
     .option('--card <target>', "read an alpine-sd card's (or image's) first-boot state and log instead")
     .description('report whether this machine (or --root DIR) can run a k0s worker, or what a card said on its first boot; changes nothing')
     .action((opts) => (opts.card
-      ? dispatch('../commands/card-status.js', 'cardStatusCommand', opts.card, opts)
-      : dispatch('../commands/check.js', 'checkCommand', opts)));
+      ? dispatch(opts, async () => (await import('../commands/card-status.js')).cardStatusCommand(opts.card, opts))
+      : dispatch(opts, async () => (await import('../commands/check.js')).checkCommand(opts))));
 
   examples(common(readyFlags(joinFlags(onTarget(program.command('linux'))))), 'linux.md', [
     'sudo pi-prep linux --join @join.token --dry-run   # the plan for this machine, nothing changed',
@@ -121,9 +122,8 @@ export function buildProgram(): Command {
   ])
     .description('make any systemd/OpenRC Linux machine that is already fit for k0s a worker (Ubuntu, Debian, ...)')
     .option('--prepare-only', 'check and prepare the OS only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/linux.js')).linuxCommand(opts)));
 
-  // rpios (issue 3): Raspberry Pi OS 64-bit worker.
   examples(common(readyFlags(joinFlags(onTarget(program.command('rpios'))))), 'rpios.md', [
     'pi-prep rpios --host pi@raspberrypi.local --join @join.token --dry-run',
     'pi-prep rpios --host pi@raspberrypi.local --join @join.token --reboot',
@@ -141,7 +141,7 @@ export function buildProgram(): Command {
     .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
     .option('--build-local', 'with --host: cross-compile the kernel on this machine and install it over SSH')
     .option('--prepare-only', 'kernel and cgroups only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/rpios.js')).rpiosCommand(opts)));
 
   // pi-prep alpine: a running (diskless) Alpine Pi becomes a worker
   examples(common(readyFlags(joinFlags(onTarget(program.command('alpine'))))), 'alpine.md', [
@@ -153,9 +153,9 @@ export function buildProgram(): Command {
     .option('--data-device <disk>', "whole disk whose free space becomes the k0s data partition (default: the boot media's disk)")
     .option('--reboot', 'reboot when needed instead of stopping (never for --root)')
     .option('--prepare-only', 'cgroups, packages, data partition and persistence only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch('../commands/alpine.js', 'alpineCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/alpine.js')).alpineCommand(opts)));
 
-  // alpine-sd and disks (issue 4): Alpine cards and images, with the safety model of docs/safety.md.
+  // Cards and images, with the safety model of docs/safety.md.
   examples(common(k0sSource(program.command('alpine-sd'))), 'alpine-sd.md', [
     'pi-prep disks                                   # which disk is the card?',
     'sudo pi-prep alpine-sd /dev/sdb --join @join.token --ssh-key ~/.ssh/id_ed25519.pub',
@@ -175,17 +175,18 @@ export function buildProgram(): Command {
     .option('--size <size>', 'size of a new image file', '2G')
     .option('--boot-size <size>', 'FAT32 boot partition size', '256M')
     .option('--data-size <size>', 'ext4 data partition size (default: the rest)')
+    .option('-y, --yes', 'erase a disk without asking: TARGET must then be the device itself (/dev/sdb, not a link to it)')
     .option('--loop', 'allow a loop device as TARGET')
     .option('--force', 'overwrite an existing file that is not a disk image')
-    .action((target, opts) => dispatch('../commands/alpine-sd.js', 'alpineSdCommand', target, opts));
+    .action((target, opts) => dispatch(opts, async () => (await import('../commands/alpine-sd.js')).alpineSdCommand(target, opts)));
 
   examples(program.command('disks'), 'disks.md', ['pi-prep disks', 'pi-prep disks --json'])
     .description('list disks with the safety verdict alpine-sd would give each; changes nothing')
     .option('--json', 'machine-readable output: one JSON document on stdout (docs/json.md)')
     .option('--loop', 'list loop devices too')
-    .action((opts) => dispatch('../commands/disks.js', 'disksCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/disks.js')).disksCommand(opts)));
 
-  // Controller helpers (issue 6): run on the k0s controller over SSH, results written here.
+  // Controller helpers: run on the k0s controller over SSH, results written here.
   const controller = (cmd: Command) => cmd
     .requiredOption('--controller <[user@]host[:port]>', 'the k0s controller, reached over SSH')
     .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat)
@@ -201,7 +202,7 @@ export function buildProgram(): Command {
     .option('--expiry <duration>', 'how long the token is valid (k0s --expiry, e.g. 1h, 24h)', '1h')
     .option('-o, --output <file>', 'where to write the token', 'join.token')
     .option('--print', 'also print the token on stdout (it is a secret)')
-    .action((opts) => dispatch('../commands/token.js', 'tokenCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/token.js')).tokenCommand(opts)));
 
   examples(controller(program.command('kubeconfig')), 'controller.md', [
     'pi-prep kubeconfig --controller root@controller.lan -o ~/.kube/config',
@@ -210,7 +211,7 @@ export function buildProgram(): Command {
     .description("fetch the controller's admin kubeconfig, its localhost replaced by the controller's address")
     .option('-o, --output <file>', 'write it to FILE (mode 0600) instead of stdout')
     .option('--address <addr>', 'the address the API is reachable at (default: the host ssh connects to)')
-    .action((opts) => dispatch('../commands/kubeconfig.js', 'kubeconfigCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/kubeconfig.js')).kubeconfigCommand(opts)));
 
   examples(program.command('completion'), 'completion.md', [
     'pi-prep completion bash | sudo tee /etc/bash_completion.d/pi-prep',
@@ -224,7 +225,7 @@ export function buildProgram(): Command {
       process.stdout.write(completionScript(shell, buildProgram()));
     });
 
-  // verify: the walk-through's closing check, against the cluster's API.
+  // verify: the cluster checked end to end, against its API.
   examples(program.command('verify'), 'verify.md', [
     'pi-prep verify --kubeconfig admin.conf              # nodes, one whoami pod per worker, each reached',
     'pi-prep verify --kubeconfig admin.conf --json',
@@ -236,7 +237,7 @@ export function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to wait for the pods and the test pod', '180')
     .addOption(new Option('--poll <seconds>', 'seconds between API polls').default('2').hideHelp())
     .option('--json', 'machine-readable output')
-    .action((opts) => dispatch('../commands/verify.js', 'verifyCommand', opts));
+    .action((opts) => dispatch(opts, async () => (await import('../commands/verify.js')).verifyCommand(opts)));
 
   return program;
 }

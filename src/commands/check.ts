@@ -3,6 +3,7 @@ import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
 import { isPi, piReadiness, workerReadiness, type ReadinessItem } from '../steps/readiness.js';
 import { targetFrom, type CommonFlags } from './options.js';
+import { readText } from '../targets/target.js';
 
 const MARK = { pass: 'pass', warn: 'warn', fail: 'FAIL' } as const;
 
@@ -11,7 +12,7 @@ export async function checkCommand(flags: CommonFlags): Promise<number> {
   const target = await targetFrom({ ...flags, dryRun: true });
   try {
     const f = await target.facts();
-    const cmdline = f.bootDir ? (await target.readFile(`${f.bootDir}/cmdline.txt`))?.toString('utf8') : undefined;
+    const cmdline = f.bootDir ? (await readText(target, `${f.bootDir}/cmdline.txt`)) : undefined;
     const items = [...workerReadiness(f), ...(isPi(f) ? piReadiness(f, cmdline) : [])];
     const ok = !items.some((i) => i.status === 'fail');
     const about = {

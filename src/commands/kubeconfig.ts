@@ -4,6 +4,7 @@ import { ExitCode, TaskFailedError } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { resolvedHostname, sshTargetFor } from '../targets/ssh-target.js';
 import type { ControllerFlags } from './token.js';
+import { readText } from '../targets/target.js';
 
 export const ADMIN_CONF = '/var/lib/k0s/pki/admin.conf';
 
@@ -25,7 +26,7 @@ export async function kubeconfigCommand(flags: ControllerFlags & { address?: str
       process.stdout.write(`would read ${ADMIN_CONF} on ${target.label}, point it at ${address} and ${flags.output ? `write ${flags.output} (mode 0600)` : 'print it'}\n`);
       return ExitCode.ok;
     }
-    const conf = (await target.readFile(ADMIN_CONF))?.toString('utf8');
+    const conf = (await readText(target, ADMIN_CONF));
     if (conf === undefined) throw new TaskFailedError(`${target.label} has no ${ADMIN_CONF}: is it a k0s controller (k0s controller / k0s install controller)?`);
     const fixed = pointAt(conf, address);
     const server = `https://${hostPart(address)}`;

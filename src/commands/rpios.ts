@@ -3,7 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { rpiosRecipe, rpiosRollbackRecipe } from '../../recipes/rpios.js';
 import { executeRecipe } from './execute.js';
 import { resolveArtifact } from '../steps/k0s/join.js';
-import { DEFAULT_KERNEL_REPO, type KernelOptions } from '../steps/kernel/tasks.js';
+import { DEFAULT_KERNEL_REPO, type KernelOptions } from '../steps/kernel/plan.js';
 import { joinOptionsFrom, readyTasks, targetFrom, type CommonFlags, type JoinFlags, type ReadyFlags } from './options.js';
 
 export interface RpiosFlags extends CommonFlags, JoinFlags, ReadyFlags {

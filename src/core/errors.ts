@@ -1,3 +1,5 @@
+import { lastLine } from './text.js';
+
 /** Exit codes, documented in docs/exit-codes.md. The only place they are defined. */
 export const ExitCode = {
   ok: 0,
@@ -48,11 +50,6 @@ export class CommandError extends PiPrepError {
     const detail = lastLine(result.stderr) || lastLine(result.stdout);
     super(`\`${argv.join(' ')}\` exited ${result.exitCode}${detail ? `: ${detail}` : ''}`, ExitCode.failed);
   }
-}
-
-function lastLine(text: string): string {
-  const lines = text.trim().split('\n');
-  return (lines[lines.length - 1] ?? '').trim();
 }
 
 export function exitCodeFor(err: unknown): ExitCodeValue {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { VerifiedDownload } from './download.js';
 import type { Action } from './task.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from '../targets/target.js';
@@ -12,6 +13,8 @@ export class RecordingTarget implements Target {
   readonly kind: Target['kind'];
   readonly label: string;
   readonly liveServices: boolean;
+  readonly canReboot: boolean;
+  readonly longJobs: boolean;
   readonly download?: (d: VerifiedDownload) => Promise<string>;
 
   constructor(
@@ -23,8 +26,16 @@ export class RecordingTarget implements Target {
     this.kind = inner.kind;
     this.label = inner.label;
     this.liveServices = inner.liveServices;
+    this.canReboot = inner.canReboot;
+    this.longJobs = inner.longJobs;
     if (inner.download) this.download = (d) => this.fetch(inner.download!.bind(inner), d);
   }
+
+  /**
+   * A dry run's own writes and removals, so that later reads in the same run see what the real
+   * run would see there (a check after an edit, a second edit of one file): plan and run agree.
+   */
+  private readonly planned = new Map<string, { data: Buffer; mode?: number } | null>();
 
   private record(a: Action): void {
     this.actions.push(this.here ? { ...a, here: true } : a);
@@ -40,16 +51,17 @@ export class RecordingTarget implements Target {
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     if (opts.readOnly) return this.inner.run(argv, opts);
     this.record({ kind: 'run', argv: [...argv], ...(opts.input !== undefined ? { input: 'data' as const } : {}) });
-    if (this.dryRun) return { exitCode: 0, stdout: '', stderr: '' };
+    if (this.dryRun) return { exitCode: 0, stdout: '', stderr: '', planned: true };
     return this.inner.run(argv, opts);
   }
 
-  readFile(path: string): Promise<Buffer | undefined> {
-    return this.inner.readFile(path);
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const p = this.planned.get(path);
+    return p !== undefined ? (p?.data ?? undefined) : this.inner.readFile(path);
   }
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
-    const old = await this.inner.readFile(path);
+    const old = await this.readFile(path);
     const bytes = Buffer.byteLength(data);
     this.record({
       kind: 'write', path, bytes,
@@ -57,7 +69,8 @@ export class RecordingTarget implements Target {
       ...(opts.secret ? { secret: true } : { diff: textDiff(old, data) }),
       ...(opts.backup ? { backup: true } : {}),
     });
-    if (!this.dryRun) await this.inner.writeFile(path, data, opts);
+    if (this.dryRun) this.planned.set(path, { data: Buffer.from(data), mode: opts.mode ?? (await this.stat(path))?.mode });
+    else await this.inner.writeFile(path, data, opts);
   }
 
   async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
@@ -65,8 +78,10 @@ export class RecordingTarget implements Target {
     if (!this.dryRun) await this.inner.putFile(localPath, path, opts);
   }
 
-  stat(path: string): Promise<FileInfo | undefined> {
-    return this.inner.stat(path);
+  async stat(path: string): Promise<FileInfo | undefined> {
+    const p = this.planned.get(path);
+    if (p === undefined) return this.inner.stat(path);
+    return p ? { type: 'file', mode: p.mode ?? 0o644, size: p.data.length, uid: 0, gid: 0 } : undefined;
   }
 
   async mkdir(path: string, mode = 0o755): Promise<void> {
@@ -81,15 +96,18 @@ export class RecordingTarget implements Target {
 
   async remove(path: string): Promise<void> {
     this.record({ kind: 'remove', path });
-    if (!this.dryRun) await this.inner.remove(path);
+    if (this.dryRun) this.planned.set(path, null);
+    else await this.inner.remove(path);
   }
 
   readDir(path: string): Promise<string[]> {
     return this.inner.readDir(path);
   }
 
-  sha256(path: string): Promise<string | undefined> {
-    return this.inner.sha256(path);
+  async sha256(path: string): Promise<string | undefined> {
+    const p = this.planned.get(path);
+    if (p === undefined) return this.inner.sha256(path);
+    return p ? createHash('sha256').update(p.data).digest('hex') : undefined;
   }
 
   freeBytes(path: string): Promise<number | undefined> {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { atomicCopy, atomicWrite, backupOnce } from '../core/atomic-write.js';
 import { CommandError } from '../core/errors.js';
-import { redact } from '../core/redact.js';
+import { streamLines } from '../core/text.js';
 import { sha256File } from '../core/hash.js';
 import { probeFacts, type Facts } from './facts.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from './target.js';
@@ -13,6 +13,8 @@ export abstract class HostFsTarget implements Target {
   abstract readonly kind: 'local' | 'root';
   abstract readonly label: string;
   abstract readonly liveServices: boolean;
+  abstract readonly canReboot: boolean;
+  abstract readonly longJobs: boolean;
   private factsCache?: Promise<Facts>;
 
   /** Where a target path lives on this machine. */
@@ -33,18 +35,7 @@ export abstract class HostFsTarget implements Target {
       timeout: opts.timeoutMs,
       lines: false,
     });
-    if (opts.onLine) {
-      const onLine = opts.onLine;
-      for (const stream of [child.stdout, child.stderr]) {
-        let rest = '';
-        stream?.on('data', (chunk: Buffer) => {
-          const lines = (rest + chunk.toString('utf8')).split('\n');
-          rest = lines.pop() ?? '';
-          for (const line of lines) onLine(redact(line));
-        });
-        stream?.on('end', () => rest && onLine(redact(rest)));
-      }
-    }
+    if (opts.onLine) streamLines(child, opts.onLine);
     const res = await child;
     const result: RunResult = {
       exitCode: res.exitCode ?? (res.failed ? 127 : 0),

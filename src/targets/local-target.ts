@@ -6,6 +6,8 @@ export class LocalTarget extends HostFsTarget {
   readonly kind = 'local' as const;
   readonly label = 'this machine';
   readonly liveServices = true;
+  readonly canReboot = true;
+  readonly longJobs = true;
 
   async hostPath(path: string, _followLast = true): Promise<string> {
     return path;

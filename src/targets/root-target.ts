@@ -10,6 +10,8 @@ import { HostFsTarget } from './host-fs-target.js';
 export class RootTarget extends HostFsTarget {
   readonly kind = 'root' as const;
   readonly liveServices = false;
+  readonly canReboot = false;
+  readonly longJobs = false;
   readonly label: string;
 
   constructor(readonly root: string) {

@@ -107,6 +107,8 @@ interface Raw {
 export class SshTarget implements Target {
   readonly kind = 'ssh' as const;
   readonly liveServices = true;
+  readonly canReboot = true;
+  readonly longJobs = false;
   readonly label: string;
   private socketDir?: string;
   private ready?: Promise<void>;

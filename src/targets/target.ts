@@ -20,6 +20,8 @@ export interface RunResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Only recorded, not run (a dry run): what the command would make does not exist. */
+  planned?: true;
 }
 
 export interface FileInfo {
@@ -46,8 +48,15 @@ export interface Target {
   readonly kind: 'local' | 'root' | 'ssh';
   /** For messages: "this machine", "root /mnt/pi", "pi@pi4". */
   readonly label: string;
-  /** Whether services can be started now (not in a root directory). */
+  /** Capability: services can be started now (a running system, not a root directory). */
   readonly liveServices: boolean;
+  /** Capability: `reboot` reboots it (a root directory is never rebooted: that would be this machine's init). */
+  readonly canReboot: boolean;
+  /**
+   * Capability: an hours-long build can run on it. Only this machine: a root directory has no
+   * running system, and a build over SSH would live and die with the connection.
+   */
+  readonly longJobs: boolean;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   readFile(path: string): Promise<Buffer | undefined>;
   writeFile(path: string, data: string | Buffer, opts?: WriteOptions): Promise<void>;

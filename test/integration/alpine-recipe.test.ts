@@ -89,7 +89,7 @@ describe('pi-prep alpine --root on a running diskless Alpine (boot simulator, ca
     const pi = fresh();
     const first = await run(pi);
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /Boot the Pi with this card, then run the same command on it again/);
+    assert.match(first.stdout, /is not rebooted \(a root directory\): boot the Pi from it, then run the same command again/);
     assert.deepEqual(changing(pi), BEFORE_REBOOT, 'exact calls before the reboot (no reboot of a root directory)');
     const r = (p: string) => readFileSync(join(pi.root, p), 'utf8');
     assert.equal(r(`${MEDIA}/cmdline.txt`), `${STOCK_CMDLINE} ${FLAGS}\n`);
@@ -151,7 +151,7 @@ describe('pi-prep alpine --root on a running diskless Alpine (boot simulator, ca
     assert.match(dry.stdout, /run `mkfs\.ext4 -q -F -L k0s-data -d \/tmp\/pi-prep-data-skeleton -E offset=71303168,nodiscard \/dev\/mmcblk0 339968k`/);
     assert.match(dry.stdout, /run `\/media\/k0s-data\/pi-prep\/k0s install worker --token-file \/media\/k0s-data\/pi-prep\/join.token`/);
     assert.match(dry.stdout, /run `rc-service k0sworker start`/);
-    assert.match(dry.stdout, /Boot the Pi with this card/);
+    assert.match(dry.stdout, /boot the Pi from it, then run the same command again/);
     assert.ok(!dry.stdout.includes(readFileSync(tokenFile, 'utf8').trim()), 'token never printed');
 
     const plan = async (r: CliResult) => jsonData<{ tasks: { id: string; actions: { kind: string; argv?: string[] }[] }[] }>(r.stdout, 'alpine').tasks
@@ -171,7 +171,7 @@ describe('pi-prep alpine --root on a running diskless Alpine (boot simulator, ca
     const prep = (...more: string[]) => runCli(['alpine', '--root', pi.root, '--prepare-only', ...more]);
     const first = await prep();
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /Boot the Pi with this card/);
+    assert.match(first.stdout, /boot the Pi from it, then run the same command again/);
     assert.deepEqual(pi.reboot().errors, []);
     const second = await prep();
     assert.equal(second.code, 0, second.stderr);
@@ -273,7 +273,7 @@ describe('pi-prep alpine --root on a running diskless Alpine (boot simulator, ca
       for (let i = 0; i < 4; i++) {
         const res = await run(pi);
         assert.equal(res.code, 0, `${at}: ${res.stderr}`);
-        if (!/Boot the Pi with this card/.test(res.stdout)) break;
+        if (!/boot the Pi from it, then run the same command again/.test(res.stdout)) break;
         assert.deepEqual(pi.reboot().errors, [], at);
       }
       pi.runJobs();

@@ -45,7 +45,7 @@ describe('pi-prep alpine on a running diskless Alpine (boot simulator): reboots,
 
     const first = await run(t1);
     assert.equal(first.code, 0, first.stderr + first.stdout);
-    assert.match(first.stdout, /Boot the Pi with this card/);
+    assert.match(first.stdout, /boot the Pi from it, then run the same command again/);
     const b2 = pi.reboot();
     assert.deepEqual(b2.errors, [], 'boot after the preparation');
     assert.match(readFileSync(join(pi.root, 'proc/mounts'), 'utf8'), /^\/dev\/mmcblk0p2 \/media\/k0s-data ext4 .*\n\/dev\/mmcblk0p2 \/var\/lib\/k0s ext4 /m);

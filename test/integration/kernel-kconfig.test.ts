@@ -4,9 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Builder } from '../../src/steps/kernel/builder.js';
+import { LocalTarget } from '../../src/targets/local-target.js';
 import { loadFragments, scriptsConfigArgs } from '../../src/steps/kernel/fragment.js';
-import { verifyConfig, type KernelState } from '../../src/steps/kernel/tasks.js';
+import { verifyConfig } from '../../src/steps/kernel/config.js';
+import type { KernelState } from '../../src/steps/kernel/plan.js';
 import { parseKernelConfig } from '../../src/targets/probes/kernel-config.js';
 import { kernelRepo } from '../helpers/kernel-repo.js';
 
@@ -30,9 +31,9 @@ describe("kernel-configs/ on the kernel's real Kconfig (Debian linux-source, ARC
   after(() => rmSync(work, { recursive: true, force: true }));
 
   it('the fragment merged into the arm64 defconfig survives olddefconfig', async () => {
-    const state = { fragment: loadFragments(), builder: new Builder('host', true) } as KernelState;
+    const state = { fragment: loadFragments() } as Pick<KernelState, 'fragment'>;
     configure(dir, 'defconfig', state);
-    await verifyConfig(state, { dir });
+    await verifyConfig(new LocalTarget(), state.fragment, dir);
     const cfg = parseKernelConfig(readFileSync(join(dir, '.config'), 'utf8'));
     assert.equal(cfg.get('CFS_BANDWIDTH'), 'y');
     assert.equal(cfg.get('LOCALVERSION'), '"-k0s"');
@@ -44,9 +45,9 @@ describe("kernel-configs/ on the kernel's real Kconfig (Debian linux-source, ARC
     const off = join(work, 'no-cgroup-sched.config');
     // SCHED_AUTOGROUP selects CGROUP_SCHED: it goes too, or the select wins.
     writeFileSync(off, '# CONFIG_SCHED_AUTOGROUP is not set\n# CONFIG_CGROUP_SCHED is not set\n');
-    const state = { fragment: loadFragments([off]), builder: new Builder('host', true) } as KernelState;
+    const state = { fragment: loadFragments([off]) } as Pick<KernelState, 'fragment'>;
     configure(dir, 'defconfig', state);
-    await assert.rejects(verifyConfig(state, { dir }), (err: Error) => {
+    await assert.rejects(verifyConfig(new LocalTarget(), state.fragment, dir), (err: Error) => {
       assert.match(err.message, /^olddefconfig dropped CONFIG_FAIR_GROUP_SCHED, CONFIG_CFS_BANDWIDTH: /);
       assert.match(err.message, /CONFIG_FAIR_GROUP_SCHED depends on CONFIG_CGROUP_SCHED \(n\)/);
       assert.match(err.message, /CONFIG_CFS_BANDWIDTH depends on CONFIG_FAIR_GROUP_SCHED \(n\), which depends on CONFIG_CGROUP_SCHED \(n\)/);
@@ -58,8 +59,8 @@ describe("kernel-configs/ on the kernel's real Kconfig (Debian linux-source, ARC
   it('an option this tree does not know is named as such', async () => {
     const bogus = join(work, 'bogus.config');
     writeFileSync(bogus, 'CONFIG_PI_PREP_NO_SUCH_OPTION=y\n');
-    const state = { fragment: loadFragments([bogus]), builder: new Builder('host', true) } as KernelState;
+    const state = { fragment: loadFragments([bogus]) } as Pick<KernelState, 'fragment'>;
     configure(dir, 'defconfig', state);
-    await assert.rejects(verifyConfig(state, { dir }), /CONFIG_PI_PREP_NO_SUCH_OPTION does not exist in this kernel tree/);
+    await assert.rejects(verifyConfig(new LocalTarget(), state.fragment, dir), /CONFIG_PI_PREP_NO_SUCH_OPTION does not exist in this kernel tree/);
   });
 });

@@ -49,11 +49,11 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       assert.equal(readFileSync(join(root, 'boot/firmware/config.txt'), 'utf8'), BOOKWORM_CONFIG, 'config.txt untouched without a rebuild');
       assert.ok(!existsSync(join(root, 'usr/local/bin/k0s')), 'no join before the reboot');
       if (viaFlag) {
-        assert.match(first.stdout, /is a root directory and is not rebooted: reboot the Pi, then run the same command again/);
+        assert.match(first.stdout, /is not rebooted \(a root directory\): boot the Pi from it, then run the same command again/);
         assert.deepEqual(standInCalls(root), [], '`reboot` is never run in a chroot');
         bootRpiOs(root, board); // the user reboots the Pi
       } else {
-        assert.match(first.stdout, /Reboot now \(`sudo reboot`\), then run the same command again/);
+        assert.match(first.stdout, /is not rebooted \(a root directory\): boot the Pi from it, then run the same command again to verify and join/);
         // Tasks after the reboot are listed once each, without their title twice.
         assert.match(first.stdout, /^↓ k0s worker running \[SKIPPED \(waits for the next run\)\]$/m);
         assert.deepEqual(standInCalls(root), []);
@@ -61,7 +61,7 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
         const h = treeHash(root);
         const again = await runCli(args(root), { env: env() });
         assert.equal(again.code, 0, again.stderr);
-        assert.match(again.stdout, /Reboot now/);
+        assert.match(again.stdout, /is not rebooted \(a root directory\)/);
         assert.equal(treeHash(root), h);
         bootRpiOs(root, board); // the user reboots
       }
@@ -113,13 +113,13 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       `on this machine: run \`${make} -j3 Image.gz modules dtbs\``,
       `on this machine: run \`${make} INSTALL_MOD_PATH=${dir}/pi-prep-modules modules_install\``,
       `copy ${dir}/arch/arm64/boot/Image.gz to /boot/firmware/kernel_2712-k0s.img`,
-      `copy ${dir}/arch/arm64/boot/dts/broadcom/*.dtb to /boot/firmware/ (backup kept)`,
+      `copy ${dir}/arch/arm64/boot/dts/broadcom/*.dtb to /boot/firmware/ (mode 0644) (backup kept)`,
       'write /boot/firmware/config.txt (',
       '+ kernel=kernel_2712-k0s.img',
       '+ auto_initramfs=0',
       '+ console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet splash plymouth.ignore-udev cfg80211.ieee80211_regdom=GB cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1',
     ]) assert.ok(out.includes(line), `plan has: ${line}\n${out}`);
-    assert.match(out, /Reboot now/);
+    assert.match(out, /is not rebooted \(a root directory\)/);
   });
 
   it('--kernel skip keeps a kernel without CFS_BANDWIDTH; verification after the reboot says what is missing', async () => {

@@ -75,7 +75,7 @@ describe('reboot', () => {
   function liveTarget(files: Record<string, string>): Target & { ran: string[][] } {
     const ran: string[][] = [];
     return {
-      kind: 'local', label: 'this machine', liveServices: true, ran,
+      kind: 'local', label: 'this machine', liveServices: true, canReboot: true, longJobs: true, ran,
       async run(argv: readonly string[]) { ran.push([...argv]); return { exitCode: 0, stdout: '', stderr: '' }; },
       async readFile(p: string) { return files[p] === undefined ? undefined : Buffer.from(files[p]!); },
       async facts() { return { cgroup: { version: 2, controllers: ['memory'] } } as never; },
@@ -93,7 +93,7 @@ describe('reboot', () => {
       assert.match(c.why, /booted without cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1/);
       await task.apply!(ctx(t, stops));
       assert.deepEqual(t.ran, reboot ? [['reboot']] : []);
-      assert.match(stops[0]!, reboot ? /rebooting/ : /Reboot now/);
+      assert.match(stops[0]!, reboot ? /Rebooting/ : /Reboot now/);
     }
   });
   it('is done when the running kernel has the flags, cgroup v2 and the data partition', async () => {

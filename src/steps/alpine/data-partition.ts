@@ -2,6 +2,7 @@ import { RefusedError, TaskFailedError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
 import { mountAt, parseMounts, partitionNode, type AlpineLayout } from './layout.js';
 import { DATA_DIR, DATA_DIR_SOURCE, DATA_FSTAB, DATA_FSTAB_LINES, DATA_LABEL, DATA_MOUNT, PI_PREP_DIR } from './paths.js';
+import { readText } from '../../targets/target.js';
 
 export { DATA_DIR, DATA_LABEL };
 export const FSTAB = '/etc/fstab';
@@ -69,8 +70,8 @@ async function partitions(ctx: RunContext, disk: string): Promise<SfdiskPartitio
 
 /** Devices starting with `prefix` that are mounted or used as swap on the target. */
 async function inUse(ctx: RunContext, prefix: string): Promise<string[]> {
-  const mounts = (await ctx.target.readFile('/proc/mounts'))?.toString('utf8') ?? '';
-  const swaps = (await ctx.target.readFile('/proc/swaps'))?.toString('utf8') ?? '';
+  const mounts = (await readText(ctx.target, '/proc/mounts')) ?? '';
+  const swaps = (await readText(ctx.target, '/proc/swaps')) ?? '';
   const devs = [...mounts.split('\n'), ...swaps.split('\n').slice(1)].map((l) => l.split(/\s+/)[0] ?? '');
   return [...new Set(devs.filter((d) => d.startsWith(prefix)))];
 }
@@ -159,13 +160,13 @@ export function fstabTask(): Task {
     id: 'data-fstab',
     title: `${FSTAB} mounts the data partition at ${DATA_MOUNT} and its k0s directory at ${DATA_DIR}`,
     async check(ctx) {
-      const text = (await ctx.target.readFile(FSTAB))?.toString('utf8') ?? '';
+      const text = (await readText(ctx.target, FSTAB)) ?? '';
       if (has(text)) return done(`${DATA_MOUNT} and ${DATA_DIR} (bind) in ${FSTAB}`);
       const other = text.split('\n').filter(ours);
       return todo(other.length ? `replace ${other.map((l) => `"${l.trim()}"`).join(', ')}` : `no ${DATA_MOUNT} and ${DATA_DIR} lines in ${FSTAB}`);
     },
     async apply(ctx) {
-      const text = (await ctx.target.readFile(FSTAB))?.toString('utf8') ?? '';
+      const text = (await readText(ctx.target, FSTAB)) ?? '';
       const kept = text.split('\n').filter((l) => l !== '' && !ours(l));
       await ctx.target.writeFile(FSTAB, [...kept, ...DATA_FSTAB_LINES].join('\n') + '\n', { mode: 0o644 });
     },
@@ -178,14 +179,14 @@ export function dataMountedTask(): Task {
     id: 'data-mounted',
     title: `Data partition mounted at ${DATA_MOUNT}, ${DATA_DIR} bound to ${DATA_DIR_SOURCE}`,
     async check(ctx) {
-      const mounts = parseMounts((await ctx.target.readFile('/proc/mounts'))?.toString('utf8'));
+      const mounts = parseMounts((await readText(ctx.target, '/proc/mounts')));
       const data = mountAt(mounts, DATA_MOUNT);
       const dir = mountAt(mounts, DATA_DIR);
       if (data && dir) return done(`${data.device} (${data.type}) at ${DATA_MOUNT} and ${DATA_DIR}`);
       return todo(!data ? `nothing mounted at ${DATA_MOUNT}` : `nothing mounted at ${DATA_DIR}`);
     },
     async apply(ctx) {
-      const mounts = parseMounts((await ctx.target.readFile('/proc/mounts'))?.toString('utf8'));
+      const mounts = parseMounts((await readText(ctx.target, '/proc/mounts')));
       if (!mountAt(mounts, DATA_MOUNT)) await ctx.target.run(['mount', DATA_MOUNT]);
       for (const [d, mode] of [[DATA_DIR_SOURCE, 0o755], [PI_PREP_DIR, 0o700]] as const) {
         if (!(await ctx.target.stat(d))) await ctx.target.mkdir(d, mode);

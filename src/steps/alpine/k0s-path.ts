@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { done, todo, type Task } from '../../core/task.js';
+import { readText } from '../../targets/target.js';
 
 export const PROFILE = '/etc/profile.d/k0s.sh';
 
@@ -11,7 +12,7 @@ export function k0sPathTask(binPath: string): Task {
     id: 'k0s-path',
     title: `${PROFILE} puts ${dir} on PATH`,
     async check(ctx) {
-      const have = (await ctx.target.readFile(PROFILE))?.toString('utf8');
+      const have = (await readText(ctx.target, PROFILE));
       return have === body ? done(`${PROFILE} in place`) : todo(have === undefined ? `no ${PROFILE}` : `${PROFILE} differs`);
     },
     async apply(ctx) {

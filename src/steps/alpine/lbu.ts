@@ -1,4 +1,5 @@
 import { done, todo, type Task } from '../../core/task.js';
+import { readText } from '../../targets/target.js';
 
 /** What `lbu include` writes: one `+path` line per included path (alpine-conf lbu.in). */
 export const LBU_LIST = '/etc/apk/protected_paths.d/lbu.list';
@@ -33,7 +34,7 @@ export function lbuIncludeTask(path: string, why: string): Task {
     id: `lbu-include-${path.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '-')}`,
     title: `${path} saved by lbu (${why})`,
     async check(ctx) {
-      const list = (await ctx.target.readFile(LBU_LIST))?.toString('utf8') ?? '';
+      const list = (await readText(ctx.target, LBU_LIST)) ?? '';
       return list.split('\n').includes(entry) ? done(`${LBU_LIST} has ${entry}`) : todo(`${path} is not in lbu's include list`);
     },
     async apply(ctx) {

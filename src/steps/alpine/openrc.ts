@@ -1,4 +1,5 @@
 import { done, todo, type Task } from '../../core/task.js';
+import { readText } from '../../targets/target.js';
 
 export const RC_CONF = '/etc/rc.conf';
 const UNIFIED = 'rc_cgroup_mode="unified"';
@@ -28,11 +29,11 @@ export function cgroupModeTask(): Task {
     id: 'cgroup-mode',
     title: `${UNIFIED} in ${RC_CONF} (cgroup v2, as k0s >= 1.36 requires)`,
     async check(ctx) {
-      const text = (await ctx.target.readFile(RC_CONF))?.toString('utf8');
+      const text = (await readText(ctx.target, RC_CONF));
       return isUnified(text) ? done(`${RC_CONF} has ${UNIFIED}`) : todo(`${RC_CONF} does not set ${UNIFIED}`);
     },
     async apply(ctx) {
-      const text = (await ctx.target.readFile(RC_CONF))?.toString('utf8') ?? '';
+      const text = (await readText(ctx.target, RC_CONF)) ?? '';
       await ctx.target.writeFile(RC_CONF, setUnifiedMode(text), { mode: 0o644 });
     },
   };

@@ -1,7 +1,9 @@
 import { posix } from 'node:path';
 import { CGROUP_FLAGS } from '../cmdline.js';
+import { rebootOrStop } from '../reboot.js';
 import { done, todo, type Task } from '../../core/task.js';
 import type { DataPartitionState } from './data-partition.js';
+import { readText } from '../../targets/target.js';
 
 export interface RebootState {
   /** Set by the reboot task's check: the rest of this run describes the node after the reboot. */
@@ -20,14 +22,14 @@ export function rebootTask(data: DataPartitionState, state: RebootState, reboot 
     title: 'Running kernel has the cgroup flags, cgroup v2 and the data partition (reboot)',
     async check(ctx) {
       const why: string[] = [];
-      const cmdline = (await ctx.target.readFile('/proc/cmdline'))?.toString('utf8') ?? '';
+      const cmdline = (await readText(ctx.target, '/proc/cmdline')) ?? '';
       const params = new Set(cmdline.trim().split(/\s+/));
       const missing = CGROUP_FLAGS.filter((f) => !params.has(f));
       if (missing.length) why.push(`booted without ${missing.join(' ')}`);
       const cg = (await ctx.target.facts()).cgroup;
       if (cg.version === 1) why.push('cgroup v1 is mounted');
       if (data.node) {
-        const parts = (await ctx.target.readFile('/proc/partitions'))?.toString('utf8') ?? '';
+        const parts = (await readText(ctx.target, '/proc/partitions')) ?? '';
         const name = posix.basename(data.node);
         if (!parts.split('\n').some((l) => l.trim().split(/\s+/)[3] === name)) why.push(`the kernel does not know ${data.node} yet`);
       }
@@ -35,17 +37,7 @@ export function rebootTask(data: DataPartitionState, state: RebootState, reboot 
       return why.length ? todo(`reboot needed: ${why.join('; ')}`) : done('no reboot needed');
     },
     async apply(ctx) {
-      if (ctx.target.kind === 'root') {
-        ctx.stopAfter(`Boot the Pi with this card, then run the same command on it again to finish (${ctx.target.label} is not rebooted).`);
-        return;
-      }
-      if (!reboot) {
-        ctx.stopAfter('Reboot now (`reboot`), then run the same command again to finish the join.');
-        return;
-      }
-      ctx.stopAfter('The Pi is rebooting: when it is back, run the same command again to finish the join.');
-      // Over SSH the connection drops as the Pi goes down: that is the reboot working.
-      await ctx.target.run(['reboot'], { allowFailure: true });
+      await rebootOrStop(ctx, reboot, 'finish the join', 'reboot');
     },
   };
 }

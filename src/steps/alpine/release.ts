@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
 import { fetchText } from '../../core/download.js';
 import { downloaderOf, type Target } from '../../targets/target.js';
-import { defaultCacheDir } from '../k0s/release.js';
+import { cacheDir } from '../../core/cache-dir.js';
 import { progressReporter } from '../disk/progress.js';
 
 export const DEFAULT_ALPINE_MIRROR = 'https://dl-cdn.alpinelinux.org/alpine';
@@ -61,8 +61,8 @@ export async function resolveAlpine(version: string, mirror = DEFAULT_ALPINE_MIR
 }
 
 /** A verified local copy: from the cache when its hash matches, else downloaded, checked, cached. */
-export async function fetchAlpine(local: Target, r: AlpineRelease, log?: (line: string) => void, cacheDir = defaultCacheDir()): Promise<string> {
-  const dest = join(cacheDir, 'alpine', r.file);
+export async function fetchAlpine(local: Target, r: AlpineRelease, log?: (line: string) => void, cache = cacheDir()): Promise<string> {
+  const dest = join(cache, 'alpine', r.file);
   const progress = progressReporter('download', r.size, log);
   const path = await downloaderOf(local)({
     url: r.url, sha256: r.sha256, dest, what: `Alpine ${r.version} (${r.file})`,

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { connect } from 'node:net';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import type { Target } from '../../targets/target.js';
+import { readText, type Target } from '../../targets/target.js';
 import type { K0sArch } from '../../targets/facts.js';
 import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from './release.js';
 import type { JoinToken } from './token.js';
@@ -71,8 +71,29 @@ export async function resolveForArch(source: K0sSourceOptions, arch: K0sArch, dr
   }
 }
 
-/** The k0s steps every recipe ends with: binary, token, service, running. */
-export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
+/** A join, the same shape in every recipe: the options (token, k0s source, paths) and the resolved build. */
+export interface Join {
+  opts: JoinOptions;
+  k0s: K0sArtifact;
+}
+
+/** The k0s steps, named, so a recipe can place its own between them (Alpine's lbu steps). */
+export interface JoinSteps {
+  /** --check-server: TCP-connect to the token's API server first. */
+  server?: Task;
+  binary: Task;
+  token: Task;
+  install: Task;
+  start: Task;
+}
+
+/** The k0s steps every recipe ends with, in order: server, binary, token, service, running. */
+export function joinTasks(j: Join): Task[] {
+  const s = joinSteps(j);
+  return [...(s.server ? [s.server] : []), s.binary, s.token, s.install, s.start];
+}
+
+export function joinSteps({ opts, k0s: a }: Join): JoinSteps {
   const bin = opts.binPath ?? K0S_BIN;
   const tokenFile = opts.tokenFile ?? TOKEN_FILE;
   const tokenDir = posix.dirname(tokenFile);
@@ -81,10 +102,9 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
   const statusMs = Math.min(STATUS_TIMEOUT_MS, waitSeconds * 1000);
   const k0s = (...args: string[]) => [bin, ...args];
 
-  const tasks: Task[] = [];
-  if (opts.checkServer) tasks.push(serverReachable(opts.token.server));
-  tasks.push(
-    {
+  return {
+    ...(opts.checkServer ? { server: serverReachable(opts.token.server) } : {}),
+    binary: {
       id: 'k0s-binary',
       title: `k0s binary at ${bin}`,
       async check(ctx) {
@@ -98,11 +118,11 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         await ctx.target.putFile(await fetchK0s(ctx.local, a, opts.source.cacheDir), bin, { mode: 0o755 });
       },
     },
-    {
+    token: {
       id: 'k0s-token',
       title: `Join token in ${tokenFile} (0600)`,
       async check(ctx) {
-        const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
+        const have = (await readText(ctx.target, tokenFile))?.trim();
         const st = await ctx.target.stat(tokenFile);
         const dir = await ctx.target.stat(tokenDir);
         const isJoined = have !== undefined && (await joined(ctx.target));
@@ -114,7 +134,7 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         return todo(have === undefined ? `write the token for ${opts.token.server}` : `replace the token: the node is not joined (${KUBELET_CONF} missing)`);
       },
       async apply(ctx) {
-        const have = (await ctx.target.readFile(tokenFile))?.toString('utf8').trim();
+        const have = (await readText(ctx.target, tokenFile))?.trim();
         if (have !== undefined && (have === opts.token.raw || (await joined(ctx.target)))) {
           // The contents stay: only the modes were wrong, the directory's as much as the file's.
           await ctx.target.chmod(tokenDir, 0o700);
@@ -124,7 +144,7 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         await ctx.target.writeFile(tokenFile, opts.token.raw + '\n', { mode: 0o600, secret: true });
       },
     },
-    {
+    install: {
       id: 'k0s-install',
       title: 'k0s worker service installed',
       async check(ctx) {
@@ -135,7 +155,7 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         await ctx.target.run(k0s('install', 'worker', '--token-file', tokenFile), { timeoutMs: COMMAND_TIMEOUT_MS });
       },
     },
-    {
+    start: {
       id: 'k0s-start',
       title: 'k0s worker running',
       async check(ctx) {
@@ -151,8 +171,7 @@ export function joinTasks(opts: JoinOptions, a: K0sArtifact): Task[] {
         await waitRunning(ctx, k0s('status'), waitSeconds, init);
       },
     },
-  );
-  return tasks;
+  };
 }
 
 function statusSummary(stdout: string): string {

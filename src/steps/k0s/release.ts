@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheDir } from '../../core/cache-dir.js';
 import { UsageError } from '../../core/errors.js';
 import type { K0sArch } from '../../targets/facts.js';
 import { downloaderOf, type Target } from '../../targets/target.js';
@@ -57,11 +57,6 @@ export function parseSums(text: string): Map<string, string> {
   return out;
 }
 
-export function defaultCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'pi-prep');
-}
-
 /** Resolve version, asset and expected checksum (reads the network, changes nothing). */
 export async function resolveK0s(opts: K0sSourceOptions, arch: K0sArch): Promise<K0sArtifact> {
   if (opts.binary) {
@@ -86,10 +81,10 @@ export async function resolveK0s(opts: K0sSourceOptions, arch: K0sArch): Promise
 }
 
 /** A verified copy on this machine (`local`), cached by hash (see downloadVerified). */
-export async function fetchK0s(local: Target, a: K0sArtifact, cacheDir = defaultCacheDir()): Promise<string> {
+export async function fetchK0s(local: Target, a: K0sArtifact, cache = cacheDir()): Promise<string> {
   if (a.localPath) return a.localPath;
   return downloaderOf(local)({
-    url: a.url!, sha256: a.sha256, dest: join(cacheDir, 'k0s', a.sha256), mode: 0o755,
+    url: a.url!, sha256: a.sha256, dest: join(cache, 'k0s', a.sha256), mode: 0o755,
     what: a.label, flagFor404: '--k0s-version', unchanged: 'nothing was installed',
   });
 }

@@ -1,21 +1,21 @@
-import { appendFile, mkdir, rm, writeFile as fsWriteFile } from 'node:fs/promises';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CommandError, TaskFailedError } from '../../core/errors.js';
 import { quoteArgv } from '../../core/quote.js';
 import type { RunContext } from '../../core/task.js';
-import { LocalTarget } from '../../targets/local-target.js';
-import type { RunResult } from '../../targets/target.js';
+import type { RunResult, Target } from '../../targets/target.js';
 
 /**
- * Where the kernel is built. Either way the files are on this machine: natively on the Pi itself
- * (the target is this machine, commands are the target's and show in plans as such), or on a
- * workstation for a `--root` target (host work: recorded with ctx.host, skipped in dry runs).
+ * Where the kernel is built: on the node itself when it can run an hours-long job (pi-prep runs on
+ * the Pi), otherwise here (cross-compiling unless this machine is arm64) and installed through the
+ * node's target. Either way every command goes through a recorded target, so a dry run lists the
+ * build's commands exactly, marked "on this machine" when they run here.
  */
 export class Builder {
-  private readonly local = new LocalTarget();
+  private fresh = true;
 
   constructor(
-    readonly where: 'target' | 'host',
+    readonly where: 'node' | 'here',
     /** ARCH=arm64 always; CROSS_COMPILE only when this machine is not arm64. */
     readonly cross: boolean,
   ) {}
@@ -24,23 +24,25 @@ export class Builder {
     return ['ARCH=arm64', ...(this.cross ? ['CROSS_COMPILE=aarch64-linux-gnu-'] : [])];
   }
 
-  /** A command that changes things: planned in dry runs, run otherwise. */
+  /** The target the build tree lives on. */
+  on(ctx: RunContext): Target {
+    return this.where === 'here' ? ctx.local : ctx.target;
+  }
+
+  /** A command that changes things; its output goes to the build log when one is given. */
   async run(ctx: RunContext, argv: string[], opts: { log?: string; stream?: boolean } = {}): Promise<RunResult> {
-    if (this.where === 'host') {
-      ctx.host(`run \`${quoteArgv(argv)}\``);
-      if (ctx.dryRun) return { exitCode: 0, stdout: '', stderr: '' };
-    }
     const lines: string[] = [];
     const onLine = opts.stream || opts.log ? (l: string) => {
       lines.push(l);
       if (opts.stream) ctx.log(l);
     } : undefined;
-    const runner = this.where === 'host' ? this.local : ctx.target;
-    const res = await runner.run(argv, { allowFailure: true, ...(onLine ? { onLine } : {}) });
-    if (ctx.dryRun && this.where === 'target') return res;
-    if (opts.log) {
+    const res = await this.on(ctx).run(argv, { allowFailure: true, ...(onLine ? { onLine } : {}) });
+    // The build log is pi-prep's own record, like --log-file, not a change to the node: it is
+    // kept on this machine (where every build runs, natively or not) for commands that ran.
+    if (opts.log && !res.planned) {
       await mkdir(dirname(opts.log), { recursive: true });
-      await appendFile(opts.log, `$ ${quoteArgv(argv)}\n${lines.join('\n')}\n(exit ${res.exitCode})\n`);
+      await (this.fresh ? writeFile : appendFile)(opts.log, `$ ${quoteArgv(argv)}\n${lines.map((l) => l + '\n').join('')}(exit ${res.exitCode})\n`);
+      this.fresh = false;
     }
     if (res.exitCode !== 0) {
       const err = new CommandError(argv, res);
@@ -49,19 +51,13 @@ export class Builder {
     return res;
   }
 
-  /** A command that only reads (git rev-parse, grep): runs in dry runs too. */
-  read(argv: string[]): Promise<RunResult> {
-    return this.local.run(argv, { readOnly: true, allowFailure: true });
+  /** A command that only reads (git rev-parse, make -s kernelrelease): runs in dry runs too. */
+  read(ctx: RunContext, argv: string[]): Promise<RunResult> {
+    return this.on(ctx).run(argv, { readOnly: true, allowFailure: true });
   }
 
-  readFile(path: string): Promise<Buffer | undefined> {
-    return this.local.readFile(path);
-  }
-
-  async resetLog(ctx: RunContext, path: string): Promise<void> {
-    if (ctx.dryRun) return;
-    await mkdir(dirname(path), { recursive: true });
-    await rm(path, { force: true });
-    await fsWriteFile(path, '', { mode: 0o644 });
+  /** One log per rebuild (configure, build, install): the next logged command replaces an earlier rebuild's log. */
+  newLog(): void {
+    this.fresh = true;
   }
 }

@@ -3,9 +3,11 @@ import { done, todo, type RunContext, type Task } from '../../core/task.js';
 import { isEnabled } from '../../targets/probes/kernel-config.js';
 import { selectsKernel } from '../boot-config.js';
 import { cmdlineProblems } from '../cmdline.js';
+import { rebootOrStop } from '../reboot.js';
 import { failedRequired, workerReadiness } from '../readiness.js';
 import { readManifest } from './manifest.js';
-import type { KernelState } from './tasks.js';
+import type { KernelState } from './plan.js';
+import { readText } from '../../targets/target.js';
 
 /** Written when pi-prep stops for a reboot; a different boot id on the next run proves the reboot. */
 export const REBOOT_MARK = '/var/lib/pi-prep/rpios-reboot';
@@ -17,9 +19,9 @@ async function waitingForBoot(ctx: RunContext, state: KernelState, cmdlinePath: 
   const f = await ctx.target.facts();
   const why: string[] = [];
   const m = await readManifest(ctx.target);
-  const cfg = (await ctx.target.readFile(`${m?.bootDir ?? f.bootDir}/config.txt`))?.toString('utf8') ?? '';
+  const cfg = (await readText(ctx.target, `${m?.bootDir ?? f.bootDir}/config.txt`)) ?? '';
   if (m && selectsKernel(cfg, m.image) && f.kernelRelease !== m.release) why.push(`kernel ${m.release} (running ${f.kernelRelease})`);
-  const cmdline = (await ctx.target.readFile(cmdlinePath))?.toString('utf8') ?? '';
+  const cmdline = (await readText(ctx.target, cmdlinePath)) ?? '';
   if (cmdlineProblems(cmdline).length === 0 && f.cgroup.version !== undefined && !f.cgroup.controllers.includes('memory')) {
     why.push('the memory cgroup controller (cgroup_enable=memory)');
   }
@@ -28,7 +30,7 @@ async function waitingForBoot(ctx: RunContext, state: KernelState, cmdlinePath: 
   return why;
 }
 
-const bootId = async (ctx: RunContext) => (await ctx.target.readFile(BOOT_ID))?.toString('utf8').trim();
+const bootId = async (ctx: RunContext) => (await readText(ctx.target, BOOT_ID))?.trim();
 
 /**
  * Stop for the reboot that brings a new kernel or cmdline into effect (or reboot with --reboot).
@@ -43,23 +45,14 @@ export function rebootTask(state: KernelState, cmdlinePath: () => Promise<string
       if (id === undefined) return done('a root directory without a running system: the Pi boots these changes when it starts from it');
       const why = await waitingForBoot(ctx, state, await cmdlinePath());
       if (why.length === 0) return done('nothing waits for a reboot');
-      const mark = (await ctx.target.readFile(REBOOT_MARK))?.toString('utf8').trim();
+      const mark = (await readText(ctx.target, REBOOT_MARK))?.trim();
       if (state.changed.length === 0 && mark && mark !== id) return done('rebooted since the last run (boot id changed)');
       return todo(`the next boot brings ${why.join(', ')}`);
     },
     async apply(ctx) {
       await ctx.target.mkdir('/var/lib/pi-prep', 0o755);
       await ctx.target.writeFile(REBOOT_MARK, `${(await bootId(ctx)) ?? ''}\n`);
-      if (reboot && ctx.target.kind === 'root') {
-        // `reboot` in a chroot signals this machine's init: a root directory is never rebooted.
-        ctx.stopAfter(`${ctx.target.label} is a root directory and is not rebooted: reboot the Pi, then run the same command again to verify and join.`);
-      } else if (reboot) {
-        ctx.stopAfter('Rebooting: when the Pi is back, run the same command again to verify and join.');
-        // Over SSH the connection drops as the Pi goes down: that is the reboot working.
-        await ctx.target.run(['reboot'], { allowFailure: true });
-      } else {
-        ctx.stopAfter('Reboot now (`sudo reboot`), then run the same command again to verify and join.');
-      }
+      await rebootOrStop(ctx, reboot, 'verify and join');
     },
   };
 }
@@ -70,7 +63,7 @@ export function verifyTask(state: KernelState, cmdlinePath: () => Promise<string
     const f = await ctx.target.facts();
     const out: string[] = [];
     const m = await readManifest(ctx.target);
-    const cfg = (await ctx.target.readFile(`${m?.bootDir ?? f.bootDir}/config.txt`))?.toString('utf8') ?? '';
+    const cfg = (await readText(ctx.target, `${m?.bootDir ?? f.bootDir}/config.txt`)) ?? '';
     if (m && selectsKernel(cfg, m.image) && f.kernelRelease !== m.release) {
       out.push(`running ${f.kernelRelease}, not ${m.release}: the firmware did not load ${m.image}; ${ROLLBACK}`);
     }
@@ -93,7 +86,9 @@ export function verifyTask(state: KernelState, cmdlinePath: () => Promise<string
       return p.length === 0 ? done(`${f.kernelRelease}, memory controller on`) : todo(p.join('; '));
     },
     async apply(ctx) {
-      if (ctx.dryRun) return;
+      // This run changed what the next boot brings: reached only when the walk goes past the stop
+      // for the reboot (a dry run), and the run after the reboot verifies.
+      if (state.changed.length > 0) return;
       throw new TaskFailedError(`after the reboot: ${(await problems(ctx)).join('; ')}`);
     },
   };

@@ -2,6 +2,7 @@ import { BACKUP_SUFFIX } from '../../core/atomic-write.js';
 import { done, todo, type Task } from '../../core/task.js';
 import { removeKernelBlock } from '../boot-config.js';
 import { MANIFEST, readManifest } from './manifest.js';
+import { readText } from '../../targets/target.js';
 
 const nothing = `no pi-prep kernel install recorded in ${MANIFEST}: nothing to roll back`;
 
@@ -17,7 +18,7 @@ export function rollbackTasks(): Task[] {
       async check(ctx) {
         const m = await readManifest(ctx.target);
         if (!m) return done(nothing);
-        const text = (await ctx.target.readFile(m.configTxt))?.toString('utf8');
+        const text = (await readText(ctx.target, m.configTxt));
         const bak = await ctx.target.stat(m.configTxt + BACKUP_SUFFIX);
         if (text !== undefined && removeKernelBlock(text) === text && !bak) return done(`${m.configTxt} has no pi-prep block`);
         return todo(`restore ${m.configTxt}`);
