@@ -43,7 +43,7 @@ export function rpiosRecipe(target: Target, o: RpiosOptions): Recipe {
       rpiosPreflight(kernel),
       ...kernelTasks(kernel),
       tracked,
-      rebootTask(kernel, cmdlinePath, o.reboot),
+      rebootTask(kernel, cmdlinePath, o.reboot, o.join ? 'verify and join' : 'verify'),
       verifyTask(kernel, cmdlinePath),
       ...(o.join ? joinTasks(o.join) : []),
     ],

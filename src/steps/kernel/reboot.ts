@@ -36,7 +36,7 @@ const bootId = async (ctx: RunContext) => (await readText(ctx.target, BOOT_ID))?
  * Stop for the reboot that brings a new kernel or cmdline into effect (or reboot with --reboot).
  * A card mounted on a workstation has no boot id: it boots the changes when it is back in the Pi.
  */
-export function rebootTask(state: KernelState, cmdlinePath: () => Promise<string>, reboot: boolean): Task {
+export function rebootTask(state: KernelState, cmdlinePath: () => Promise<string>, reboot: boolean, then = 'verify and join'): Task {
   return {
     id: 'reboot',
     title: 'Rebooted into the new kernel and cmdline',
@@ -52,7 +52,7 @@ export function rebootTask(state: KernelState, cmdlinePath: () => Promise<string
     async apply(ctx) {
       await ctx.target.mkdir('/var/lib/pi-prep', 0o755);
       await ctx.target.writeFile(REBOOT_MARK, `${(await bootId(ctx)) ?? ''}\n`);
-      await rebootOrStop(ctx, reboot, 'verify and join');
+      await rebootOrStop(ctx, reboot, then);
     },
   };
 }
