@@ -16,6 +16,11 @@ export class RecordingTarget implements Target {
   readonly canReboot: boolean;
   readonly longJobs: boolean;
   readonly download?: (d: VerifiedDownload) => Promise<string>;
+  /**
+   * A dry run's own writes (and removals: null), so that later reads in the same run see what the
+   * real run would see there (a check after an edit, a second edit of one file): plan and run agree.
+   */
+  private readonly planned = new Map<string, { data: Buffer; mode?: number } | null>();
 
   constructor(
     readonly inner: Target,
@@ -30,12 +35,6 @@ export class RecordingTarget implements Target {
     this.longJobs = inner.longJobs;
     if (inner.download) this.download = (d) => this.fetch(inner.download!.bind(inner), d);
   }
-
-  /**
-   * A dry run's own writes and removals, so that later reads in the same run see what the real
-   * run would see there (a check after an edit, a second edit of one file): plan and run agree.
-   */
-  private readonly planned = new Map<string, { data: Buffer; mode?: number } | null>();
 
   private record(a: Action): void {
     this.actions.push(this.here ? { ...a, here: true } : a);
@@ -57,7 +56,8 @@ export class RecordingTarget implements Target {
 
   async readFile(path: string): Promise<Buffer | undefined> {
     const p = this.planned.get(path);
-    return p !== undefined ? (p?.data ?? undefined) : this.inner.readFile(path);
+    if (p === undefined) return this.inner.readFile(path);
+    return p?.data;
   }
 
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
