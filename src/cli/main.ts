@@ -61,12 +61,19 @@ function readyFlags(cmd: Command): Command {
     .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for the node to be Ready').default('300'));
 }
 
-/** The command being run and the raw arguments: a fleet re-runs the command once per host. */
-let acting: Command | undefined;
-let rawArgs: string[] = [];
+/**
+ * One invocation's state: the command being run, the raw arguments and the exit code. A fleet
+ * re-runs the command once per host in this process, several at once, so none of it is global.
+ */
+interface Invocation {
+  acting?: Command;
+  rawArgs: string[];
+  code?: number;
+}
 
 /** Under --json, the kind of envelope an error is reported in (a fleet's when several hosts are named). */
-function jsonKind(): JsonKind | undefined {
+function jsonKind(inv: Invocation): JsonKind | undefined {
+  const { rawArgs, acting } = inv;
   const args = rawArgs.includes('--') ? rawArgs.slice(0, rawArgs.indexOf('--')) : rawArgs;
   if (!args.includes('--json')) return undefined;
   const hosts = args.filter((a) => a === '--host' || a.startsWith('--host=')).length;
@@ -76,18 +83,18 @@ function jsonKind(): JsonKind | undefined {
 }
 const KINDS = ['check', 'disks', 'linux', 'rpios', 'alpine', 'alpine-sd', 'token', 'kubeconfig', 'verify'] as const;
 
-async function dispatch(module: string, fn: string, ...args: unknown[]): Promise<void> {
+async function dispatch(inv: Invocation, module: string, fn: string, ...args: unknown[]): Promise<void> {
   const flags = args[0] as { host?: string[]; inventory?: string } | undefined;
-  if (acting && flags && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
+  if (inv.acting && flags && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
     const { fleetCommand } = await import('../fleet/fleet-command.js');
-    process.exitCode = await fleetCommand(acting, rawArgs, flags);
+    inv.code = await fleetCommand(inv.acting, inv.rawArgs, flags, runCli);
     return;
   }
   const mod = (await import(module)) as Record<string, (...a: unknown[]) => Promise<number>>;
-  process.exitCode = await mod[fn]!(...args);
+  inv.code = await mod[fn]!(...args);
 }
 
-export function buildProgram(): Command {
+export function buildProgram(inv: Invocation = { rawArgs: [] }): Command {
   const program = new Command('pi-prep')
     .description('Prepare Raspberry Pis and other Linux machines to join a k0s cluster as workers')
     .version(version, '-V, --version')
@@ -98,7 +105,7 @@ export function buildProgram(): Command {
     })
     .addHelpText('after', `\nStart with: pi-prep check (is this machine fit for k0s?), pi-prep token (a join token from the controller),\nthen pi-prep alpine-sd, rpios or linux --join @join.token. Every command has --help with examples.\n\nDocs: ${DOCS} (online: ${ONLINE})`)
     .hook('preAction', (_program, command) => {
-      acting = command;
+      inv.acting = command;
     });
 
   examples(onTarget(program.command('check')), 'check.md', [
@@ -111,8 +118,8 @@ export function buildProgram(): Command {
     .option('--card <target>', "read an alpine-sd card's (or image's) first-boot state and log instead")
     .description('report whether this machine (or --root DIR) can run a k0s worker, or what a card said on its first boot; changes nothing')
     .action((opts) => (opts.card
-      ? dispatch('../commands/card-status.js', 'cardStatusCommand', opts.card, opts)
-      : dispatch('../commands/check.js', 'checkCommand', opts)));
+      ? dispatch(inv, '../commands/card-status.js', 'cardStatusCommand', opts.card, opts)
+      : dispatch(inv, '../commands/check.js', 'checkCommand', opts)));
 
   examples(common(readyFlags(joinFlags(onTarget(program.command('linux'))))), 'linux.md', [
     'sudo pi-prep linux --join @join.token --dry-run   # the plan for this machine, nothing changed',
@@ -121,7 +128,7 @@ export function buildProgram(): Command {
   ])
     .description('make any systemd/OpenRC Linux machine that is already fit for k0s a worker (Ubuntu, Debian, ...)')
     .option('--prepare-only', 'check and prepare the OS only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch('../commands/linux.js', 'linuxCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/linux.js', 'linuxCommand', opts));
 
   // rpios (issue 3): Raspberry Pi OS 64-bit worker.
   examples(common(readyFlags(joinFlags(onTarget(program.command('rpios'))))), 'rpios.md', [
@@ -141,7 +148,7 @@ export function buildProgram(): Command {
     .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
     .option('--build-local', 'with --host: cross-compile the kernel on this machine and install it over SSH')
     .option('--prepare-only', 'kernel and cgroups only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch('../commands/rpios.js', 'rpiosCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/rpios.js', 'rpiosCommand', opts));
 
   // pi-prep alpine: a running (diskless) Alpine Pi becomes a worker
   examples(common(readyFlags(joinFlags(onTarget(program.command('alpine'))))), 'alpine.md', [
@@ -153,7 +160,7 @@ export function buildProgram(): Command {
     .option('--data-device <disk>', "whole disk whose free space becomes the k0s data partition (default: the boot media's disk)")
     .option('--reboot', 'reboot when needed instead of stopping (never for --root)')
     .option('--prepare-only', 'cgroups, packages, data partition and persistence only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch('../commands/alpine.js', 'alpineCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/alpine.js', 'alpineCommand', opts));
 
   // alpine-sd and disks (issue 4): Alpine cards and images, with the safety model of docs/safety.md.
   examples(common(k0sSource(program.command('alpine-sd'))), 'alpine-sd.md', [
@@ -177,13 +184,13 @@ export function buildProgram(): Command {
     .option('--data-size <size>', 'ext4 data partition size (default: the rest)')
     .option('--loop', 'allow a loop device as TARGET')
     .option('--force', 'overwrite an existing file that is not a disk image')
-    .action((target, opts) => dispatch('../commands/alpine-sd.js', 'alpineSdCommand', target, opts));
+    .action((target, opts) => dispatch(inv, '../commands/alpine-sd.js', 'alpineSdCommand', target, opts));
 
   examples(program.command('disks'), 'disks.md', ['pi-prep disks', 'pi-prep disks --json'])
     .description('list disks with the safety verdict alpine-sd would give each; changes nothing')
     .option('--json', 'machine-readable output: one JSON document on stdout (docs/json.md)')
     .option('--loop', 'list loop devices too')
-    .action((opts) => dispatch('../commands/disks.js', 'disksCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/disks.js', 'disksCommand', opts));
 
   // Controller helpers (issue 6): run on the k0s controller over SSH, results written here.
   const controller = (cmd: Command) => cmd
@@ -201,7 +208,7 @@ export function buildProgram(): Command {
     .option('--expiry <duration>', 'how long the token is valid (k0s --expiry, e.g. 1h, 24h)', '1h')
     .option('-o, --output <file>', 'where to write the token', 'join.token')
     .option('--print', 'also print the token on stdout (it is a secret)')
-    .action((opts) => dispatch('../commands/token.js', 'tokenCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/token.js', 'tokenCommand', opts));
 
   examples(controller(program.command('kubeconfig')), 'controller.md', [
     'pi-prep kubeconfig --controller root@controller.lan -o ~/.kube/config',
@@ -210,7 +217,7 @@ export function buildProgram(): Command {
     .description("fetch the controller's admin kubeconfig, its localhost replaced by the controller's address")
     .option('-o, --output <file>', 'write it to FILE (mode 0600) instead of stdout')
     .option('--address <addr>', 'the address the API is reachable at (default: the host ssh connects to)')
-    .action((opts) => dispatch('../commands/kubeconfig.js', 'kubeconfigCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/kubeconfig.js', 'kubeconfigCommand', opts));
 
   examples(program.command('completion'), 'completion.md', [
     'pi-prep completion bash | sudo tee /etc/bash_completion.d/pi-prep',
@@ -236,35 +243,38 @@ export function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to wait for the pods and the test pod', '180')
     .addOption(new Option('--poll <seconds>', 'seconds between API polls').default('2').hideHelp())
     .option('--json', 'machine-readable output')
-    .action((opts) => dispatch('../commands/verify.js', 'verifyCommand', opts));
+    .action((opts) => dispatch(inv, '../commands/verify.js', 'verifyCommand', opts));
 
   return program;
 }
 
-export async function main(argv = process.argv): Promise<void> {
-  const { exitOnSignals } = await import('../core/cleanup.js');
-  exitOnSignals();
-  const program = buildProgram();
-  rawArgs = argv.slice(2);
+/** Run one pi-prep command line to its exit code (a fleet runs one per host, in this process). */
+export async function runCli(argv: string[]): Promise<number> {
+  const inv: Invocation = { rawArgs: argv.slice(2) };
+  const program = buildProgram(inv);
   try {
     await program.parseAsync(argv);
+    return inv.code ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
-      process.exitCode = ok ? 0 : 2;
-      const kind = ok ? undefined : jsonKind();
+      const kind = ok ? undefined : jsonKind(inv);
       if (kind) {
         // commander has written the line on stderr; the envelope goes to stdout.
         const [{ printJsonError }, { UsageError }] = await Promise.all([import('../core/json-output.js'), import('../core/errors.js')]);
         printJsonError(kind, new UsageError(err.message.replace(/^error: /, '')));
       }
-      return;
+      return ok ? 0 : 2;
     }
     const { reportError } = await import('./report-error.js');
-    process.exitCode = reportError(err, jsonKind());
+    return reportError(err, jsonKind(inv));
   }
 }
 
-// A fleet worker runs many hosts' commands, one after another, in one process (src/fleet/worker.ts).
-if (process.env.PI_PREP_FLEET_WORKER === '1') await (await import('../fleet/worker.js')).serveFleet(main);
-else await main();
+export async function main(argv = process.argv): Promise<void> {
+  const { exitOnSignals } = await import('../core/cleanup.js');
+  exitOnSignals();
+  process.exitCode = await runCli(argv);
+}
+
+await main();

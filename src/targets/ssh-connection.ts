@@ -138,7 +138,7 @@ export class SshConnection {
       return {
         exitCode: res.exitCode ?? 255,
         stdout: Buffer.from(res.stdout ?? []),
-        stderr: stderr || (res.exitCode === undefined ? res.shortMessage ?? '' : ''),
+        stderr: stderr || (res.exitCode === undefined ? (res.signal && !res.timedOut ? `ssh was killed by ${res.signal}` : res.shortMessage ?? '') : ''),
       };
     });
   }

@@ -17,7 +17,7 @@ const FACT_READS = [
   '/boot/firmware/cmdline.txt', '/boot/cmdline.txt', ...kernelConfigPaths('@R@'),
 ];
 /** The paths it only stats. */
-const FACT_STATS = ['/sbin/openrc', '/run/systemd/system', '/lib/systemd/systemd', '/usr/lib/systemd/systemd', '/sbin/openrc-run'];
+const FACT_STATS = ['/sbin/openrc', '/run/systemd/system', '/lib/systemd/systemd', '/usr/lib/systemd/systemd', '/sbin/openrc-run', '/boot/firmware'];
 
 /**
  * What probing facts reads, in one round trip instead of ~25: `uname`, free space where k0s
