@@ -35,7 +35,9 @@ function onTarget(cmd: Command): Command {
     .option('--inventory <file>', 'act on every host of this inventory: pi-prep YAML, k0sctl.yaml or Ansible (docs/fleet.md)')
     .option('--group <name>', 'only the hosts of this Ansible group (like ansible --limit); repeatable, or a,b', repeat)
     .option('--parallel <n>', 'how many hosts of a fleet at a time', '4')
-    .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat);
+    .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat)
+    .option('--ssh-config <file>', 'ssh reads this config file instead of ~/.ssh/config (ssh -F)')
+    .option('--host-key <key>', "accept only this host key for --host, 'TYPE BASE64' (known_hosts is not consulted)");
 }
 
 /** The token and where k0s comes from: for every command that installs k0s. */

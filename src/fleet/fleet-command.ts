@@ -124,6 +124,8 @@ function hostArgs(h: FleetHost): string[] {
   const { user, host, port } = h.address;
   const spec = `${user ? `${user}@` : ''}${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
   const out = ['--host', spec];
+  if (h.ssh?.hostKey) out.push('--host-key', h.ssh.hostKey);
+  if (h.ssh?.sshConfig) out.push('--ssh-config', h.ssh.sshConfig);
   for (const [k, v] of Object.entries(h.flags)) {
     if (v === true) out.push(`--${k}`);
     else for (const one of [v].flat()) out.push(`--${k}`, one);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -16,7 +16,14 @@ export interface SshConnectionOptions extends SshAddress {
   options?: readonly string[];
   /** One connection per host, shared by every command (default). Off only for measurements. */
   multiplex?: boolean;
+  /** ssh reads this config file instead of ~/.ssh/config (`ssh -F`, k0sctl's openSSH.configPath). */
+  configFile?: string;
+  /** The only host key accepted, `TYPE BASE64` (k0sctl's ssh.hostKey): known_hosts is not consulted. */
+  hostKey?: string;
 }
+
+/** The name a pinned key is filed under in the connection's own known_hosts (ssh's HostKeyAlias). */
+const PINNED = 'pi-prep-pinned-host';
 
 export type ExecOptions = RunOptions & { inputFile?: string };
 
@@ -30,6 +37,8 @@ const MAX_SESSIONS = 8;
  */
 export class SshConnection {
   readonly label: string;
+  /** Private directory: the master's socket and the pinned host key's known_hosts. */
+  private dir?: string;
   private socketDir?: string;
   private ready?: Promise<void>;
   private sudo = false;
@@ -62,41 +71,43 @@ export class SshConnection {
   /** A command as root (through sudo -n when needed); ssh's own failure (255) is thrown. */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<Raw> {
     const r = await this.raw(this.sudo ? ['sudo', '-n', '--', ...argv] : argv, opts);
-    if (r.exitCode === 255 && sshComplaint(r.stderr)) throw connectError(r, this.label, this.opts);
+    if (r.exitCode === 255 && sshComplaint(r.stderr)) throw this.connectError(r);
     return r;
   }
 
   async close(): Promise<void> {
-    const dir = this.socketDir;
+    const [dir, socketDir] = [this.dir, this.socketDir];
     this.socketDir = undefined;
     this.ready = undefined;
     this.first = undefined;
     open.delete(this);
-    if (!dir) return;
-    await execa('ssh', [...this.sshArgs(dir), '-O', 'exit', '--', this.opts.host], { reject: false, stdin: 'ignore' });
-    await rm(dir, { recursive: true, force: true });
+    if (socketDir) await execa('ssh', [...this.sshArgs(socketDir), '-O', 'exit', '--', this.opts.host], { reject: false, stdin: 'ignore' });
+    this.dir = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 
   /** At process exit, for a run that ended without close() (an error before the recipe ran). */
   closeSync(): void {
-    const dir = this.socketDir;
-    if (!dir) return;
+    const [dir, socketDir] = [this.dir, this.socketDir];
     this.socketDir = undefined;
-    spawnSync('ssh', [...this.sshArgs(dir), '-O', 'exit', '--', this.opts.host], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
+    if (socketDir) spawnSync('ssh', [...this.sshArgs(socketDir), '-O', 'exit', '--', this.opts.host], { stdio: 'ignore' });
+    this.dir = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 
   private async open(): Promise<void> {
-    if (this.opts.multiplex !== false) {
-      this.socketDir = await mkdtemp(join(tmpdir(), 'pi-prep-ssh-'));
+    if (this.opts.multiplex !== false || this.opts.hostKey) {
+      this.dir = await mkdtemp(join(tmpdir(), 'pi-prep-ssh-'));
       open.add(this);
+      if (this.opts.multiplex !== false) this.socketDir = this.dir;
+      if (this.opts.hostKey) await writeFile(join(this.dir, 'known_hosts'), `${PINNED} ${this.opts.hostKey}\n`, { mode: 0o600 });
     }
     // The first round trip learns who we are and, for root, also runs the piggybacked command.
     const whoami = 'id -u; [ "$(id -u)" = 0 ] || exit 0';
     const who = await this.raw(this.piggyback ? this.piggyback(whoami) : ['sh', '-c', whoami]);
     const out = who.stdout.toString('utf8');
     const uid = /^(\d+)\n/.exec(out)?.[1];
-    if (uid === undefined) throw connectError(who, this.label, this.opts);
+    if (uid === undefined) throw this.connectError(who);
     if (uid === '0') {
       if (this.piggyback) this.first = { ...who, stdout: Buffer.from(out.slice(uid.length + 1)) };
       return;
@@ -104,13 +115,18 @@ export class SshConnection {
     this.sudo = true;
     const s = await this.raw(['sudo', '-n', 'true']);
     if (s.exitCode === 0) return;
-    if (s.exitCode === 255) throw connectError(s, this.label, this.opts);
+    if (s.exitCode === 255) throw this.connectError(s);
     throw sudoError(s, this.label, this.opts.user);
   }
 
   /** ssh's options for this host: the user's first (ssh keeps the first value), then pi-prep's. */
   sshArgs(socketDir = this.socketDir): string[] {
     const a: string[] = [];
+    if (this.opts.configFile) a.push('-F', this.opts.configFile);
+    // A pinned key comes before the user's options: nothing they say may loosen it.
+    if (this.opts.hostKey && this.dir) {
+      a.push('-o', `UserKnownHostsFile=${join(this.dir, 'known_hosts')}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', `HostKeyAlias=${PINNED}`, '-o', 'StrictHostKeyChecking=yes');
+    }
     for (const o of this.opts.options ?? []) a.push('-o', o);
     a.push('-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR');
     // A frozen peer (power cut, cable pulled) is given up after about 45 s instead of never.
@@ -120,6 +136,10 @@ export class SshConnection {
     if (this.opts.port) a.push('-p', String(this.opts.port));
     if (this.opts.user) a.push('-l', this.opts.user);
     return a;
+  }
+
+  private connectError(r: Raw): Error {
+    return connectError(r, this.label, this.opts, Boolean(this.opts.hostKey));
   }
 
   /** One remote command, its line built only by quoteArgv. */

@@ -18,8 +18,11 @@ export function sshComplaint(stderr: string): boolean {
 }
 
 /** ssh's complaint as one line that says what to do. */
-export function connectError(r: Raw, where: string, addr: SshAddress): Error {
+export function connectError(r: Raw, where: string, addr: SshAddress, pinned = false): Error {
   const e = r.stderr;
+  if (pinned && /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|Host key verification failed|No .* host key is known/i.test(e)) {
+    return new RefusedError(`the host key of ${where} is not the one pinned for it (--host-key, k0sctl's hostKey): another machine, or it was reinstalled; check it, then correct the pinned key`);
+  }
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(e)) {
     return new RefusedError(`the host key of ${where} does not match known_hosts (another machine, or it was reinstalled): check it, then remove the old entry with \`ssh-keygen -R ${addr.host}\``);
   }

@@ -144,15 +144,26 @@ export class SshTarget implements Target {
   }
 }
 
+/** `--ssh-config FILE` and `--host-key KEY`: settings of one host's ssh beyond its -o options. */
+export interface SshExtras {
+  sshConfig?: string;
+  hostKey?: string;
+}
+
 /** The SSH target for a `[USER@]HOST[:PORT]` flag value and `--ssh-option`s. */
-export async function sshTargetFor(spec: string, sshOptions: readonly string[] = [], flag = '--host'): Promise<SshTarget> {
-  const { parseHostSpec, checkSshOption } = await import('./ssh-spec.js');
-  return new SshTarget({ ...parseHostSpec(spec, flag), options: sshOptions.map(checkSshOption) });
+export async function sshTargetFor(spec: string, sshOptions: readonly string[] = [], flag = '--host', extras: SshExtras = {}): Promise<SshTarget> {
+  const { parseHostSpec, checkSshOption, checkHostKey, checkSshConfig } = await import('./ssh-spec.js');
+  return new SshTarget({
+    ...parseHostSpec(spec, flag),
+    options: sshOptions.map(checkSshOption),
+    ...(extras.sshConfig ? { configFile: await checkSshConfig(extras.sshConfig) } : {}),
+    ...(extras.hostKey ? { hostKey: checkHostKey(extras.hostKey) } : {}),
+  });
 }
 
 /** The address ssh really connects to for this target (`ssh -G` applies ~/.ssh/config's HostName). */
 export async function resolvedHostname(t: SshTarget): Promise<string> {
-  const args = [...(t.opts.options ?? []).flatMap((o) => ['-o', o]), ...(t.opts.port ? ['-p', String(t.opts.port)] : []), '-G', '--', t.opts.host];
+  const args = [...(t.opts.configFile ? ['-F', t.opts.configFile] : []), ...(t.opts.options ?? []).flatMap((o) => ['-o', o]), ...(t.opts.port ? ['-p', String(t.opts.port)] : []), '-G', '--', t.opts.host];
   const r = await execa('ssh', args, { reject: false, stdin: 'ignore' });
   const m = /^hostname (\S+)$/m.exec(String(r.stdout ?? ''));
   return m?.[1] ?? t.opts.host;
