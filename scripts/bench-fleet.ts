@@ -6,6 +6,7 @@
 // offering only curve25519-sha256 (the BENCHMARK's sshd, standing in for 50 Pis on 2 cores; pi-prep
 // and its ssh options are the same for both).
 // Usage: npx tsc -p . && nice node dist/scripts/bench-fleet.js [ROUNDS] [HOSTS] [PARALLEL] [arm64|amd64]
+//        (PI_PREP_CLI=OTHER/dist/src/cli/main.js measures another build, e.g. main before a change)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -15,7 +16,8 @@ import { removeRoot } from '../test/helpers/fixture-root.js';
 import { piRoot } from '../test/helpers/pi-root.js';
 import { TestSshd, makeClientKey } from '../test/helpers/sshd.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+// PI_PREP_CLI: another build's dist/src/cli/main.js, to measure it under the same conditions.
+const cli = process.env.PI_PREP_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const rounds = Number(process.argv[2] ?? 3);
 const count = Number(process.argv[3] ?? 50);
 const parallel = Number(process.argv[4] ?? 10);
@@ -133,6 +135,7 @@ try {
   }
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const cpu = (r: Runs, per = 1) => `CPU ${(median(r.cpu) / per).toFixed(3)} (node ${(median(r.nodeCpu) / per).toFixed(3)}, ssh ${((median(r.cpu) - median(r.nodeCpu)) / per).toFixed(3)}) | ${(median(r.hostCpu) / per).toFixed(3)}`;
+  if (process.env.PI_PREP_CLI) console.log(`pi-prep: ${cli}`);
   console.log(`pi-prep check over SSH, ${arch} Pi root behind one sshd, ${cpus().length} cores, load average ${load0.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}; ${rounds} rounds, median wall time,`);
   console.log("peak RSS of pi-prep's process tree, CPU seconds of pi-prep's tree (node itself, its ssh clients) | of the sshd side (the Pis in real life)");
   for (const [set, r] of Object.entries(t)) {
