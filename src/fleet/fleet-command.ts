@@ -3,7 +3,7 @@ import { ExitCode, UsageError } from '../core/errors.js';
 import { printJson, type Envelope } from '../core/json-output.js';
 import { addSecret, redact } from '../core/redact.js';
 import { hostFromFlag, readInventory, type FleetHost, type Skipped } from './inventory.js';
-import { proxyCommand } from './jump-host.js';
+import { pinnedBastions, proxyCommand } from './jump-host.js';
 import { routeHostOutput } from './host-output.js';
 import { runHost, type HostResult, type RunCli } from './run-host.js';
 import { Semaphore } from '../targets/semaphore.js';
@@ -52,34 +52,41 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
   // A token given as text (on the command line or in the inventory) goes to each host's run as
   // its input (what its `--join -` reads), never into any argv.
   const sharedSsh = sshOptionsIn(shared);
-  const runs = hosts.map((h) => {
-    const jump = h.jump ? [proxyCommand(h.jump, [...h.sshOptions, ...sharedSsh], h.name)] : [];
+  const runOf = (h: FleetHost, pinnedBastion?: string) => {
+    const jump = h.jump ? [proxyCommand(h.jump, [...h.sshOptions, ...sharedSsh], h.name, pinnedBastion)] : [];
     return tokenToStdin([command.name(), ...[...jump, ...h.sshOptions].flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]);
-  });
-  const argvs = runs.map((r) => r.argv);
-  // `--join -` reads the token once here and hands it to each host's run as its input.
-  const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
+  };
+  hosts.forEach((h) => runOf(h)); // a bastion setting ssh cannot take is a usage error before anything is written
+  const bastions = await pinnedBastions(hosts.map((h) => h.jump));
+  try {
+    const runs = hosts.map((h, i) => runOf(h, bastions.files[i]));
+    const argvs = runs.map((r) => r.argv);
+    // `--join -` reads the token once here and hands it to each host's run as its input.
+    const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
 
-  const json = Boolean(flags.json);
-  if (!json) {
-    for (const s of skipped) process.stderr.write(`pi-prep: skipping ${s.name}: ${s.why}\n`);
-    process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts${inventory ? ` (${inventory.format} inventory)` : ''}, ${Math.min(parallel, hosts.length)} at a time\n`);
-  }
-  const width = Math.max(...hosts.map((h) => h.name.length));
-  routeHostOutput();
-  // Each running host may hold an exit listener or two (its target lock, ...): not a leak.
-  process.setMaxListeners(Math.max(process.getMaxListeners(), 10 + 2 * parallel));
-  const slots = new Semaphore(parallel);
-  const results = await Promise.all(hosts.map((h, i) => slots.with(() =>
-    runHost(runCli, h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
-  )));
+    const json = Boolean(flags.json);
+    if (!json) {
+      for (const s of skipped) process.stderr.write(`pi-prep: skipping ${s.name}: ${s.why}\n`);
+      process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts${inventory ? ` (${inventory.format} inventory)` : ''}, ${Math.min(parallel, hosts.length)} at a time\n`);
+    }
+    const width = Math.max(...hosts.map((h) => h.name.length));
+    routeHostOutput();
+    // Each running host may hold an exit listener or two (its target lock, ...): not a leak.
+    process.setMaxListeners(Math.max(process.getMaxListeners(), 10 + 2 * parallel));
+    const slots = new Semaphore(parallel);
+    const results = await Promise.all(hosts.map((h, i) => slots.with(() =>
+      runHost(runCli, h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
+    )));
 
-  if (json) {
-    printJson('fleet', results.every((r) => r.exitCode === 0), { command: command.name(), hosts: results.map(jsonEntry), skipped: skipped.map(skippedEntry) });
-  } else {
-    process.stdout.write(redact(renderSummary(results)));
+    if (json) {
+      printJson('fleet', results.every((r) => r.exitCode === 0), { command: command.name(), hosts: results.map(jsonEntry), skipped: skipped.map(skippedEntry) });
+    } else {
+      process.stdout.write(redact(renderSummary(results)));
+    }
+    return fleetExitCode(results);
+  } finally {
+    await bastions.remove();
   }
-  return fleetExitCode(results);
 }
 
 /** 0 when every host succeeded; otherwise the failing hosts' code when they agree, else 1. */

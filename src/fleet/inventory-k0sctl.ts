@@ -79,7 +79,8 @@ function connection(src: YamlSource, h: Entry, at: (string | number)[]): Connect
     for (const k of Object.keys(b)) if (!BASTION_KEYS.includes(k)) throw src.bad([...at, kind, 'bastion', k], `unknown key "${k}" (known: ${BASTION_KEYS.join(', ')})`);
     if (typeof b.address !== 'string' || !b.address) throw src.bad([...at, kind, 'bastion', 'address'], 'the bastion needs an address');
     const bport = portOf(src, b.port, [...at, kind, 'bastion', 'port']);
-    jump = { host: b.address, user: b.user === undefined ? 'root' : String(b.user), ...(bport ? { port: bport } : {}), ...(typeof b.keyPath === 'string' ? { keyPath: b.keyPath } : {}) };
+    const bkey = b.hostKey === undefined ? undefined : checked(src, [...at, kind, 'bastion', 'hostKey'], () => checkHostKey(String(b.hostKey), 'hostKey'));
+    jump = { host: b.address, user: b.user === undefined ? 'root' : String(b.user), ...(bport ? { port: bport } : {}), ...(typeof b.keyPath === 'string' ? { keyPath: b.keyPath } : {}), ...(bkey ? { hostKey: bkey } : {}) };
   }
   return { label: port ? `${c.address}:${port}` : c.address, entry, jump, ...(ssh.hostKey || ssh.sshConfig ? { ssh } : {}) };
 }

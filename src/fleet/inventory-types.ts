@@ -7,6 +7,8 @@ export interface JumpHost {
   user?: string;
   port?: number;
   keyPath?: string;
+  /** The bastion's pinned key, `TYPE BASE64` (k0sctl's bastion.hostKey). */
+  hostKey?: string;
 }
 
 /** How a host's ssh is set up beyond -o options (k0sctl's ssh.hostKey, openSSH.configPath). */

@@ -139,7 +139,7 @@ export class SshConnection {
   }
 
   private connectError(r: Raw): Error {
-    return connectError(r, this.label, this.opts, Boolean(this.opts.hostKey));
+    return connectError(r, this.label, this.opts, Boolean(this.opts.hostKey), this.opts.options);
   }
 
   /** One remote command, its line built only by quoteArgv. */

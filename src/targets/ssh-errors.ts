@@ -18,8 +18,16 @@ export function sshComplaint(stderr: string): boolean {
 }
 
 /** ssh's complaint as one line that says what to do. */
-export function connectError(r: Raw, where: string, addr: SshAddress, pinned = false): Error {
+export function connectError(r: Raw, where: string, addr: SshAddress, pinned = false, options: readonly string[] = []): Error {
   const e = r.stderr;
+  if (/pi-prep-pinned-bastion/.test(e)) {
+    return new RefusedError(`the host key of the bastion in front of ${where} is not the one pinned for it (k0sctl's bastion hostKey): another machine, or it was reinstalled; check it, then correct the pinned key`);
+  }
+  // With a master connection (ControlPersist) ssh sends the ProxyCommand's stderr to /dev/null:
+  // a bastion that refused, its pinned key included, shows only as a closed connection.
+  if (/kex_exchange_identification|Connection closed/i.test(e) && options.some((o) => /^ProxyCommand[= ].*pi-prep-pinned-bastion/i.test(o))) {
+    return new TaskFailedError(`ssh to ${where} through its bastion failed: the bastion closed the connection, or its host key is not the one pinned for it (k0sctl's bastion hostKey); check the bastion with ssh`);
+  }
   if (pinned && /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|Host key verification failed|No .* host key is known/i.test(e)) {
     return new RefusedError(`the host key of ${where} is not the one pinned for it (--host-key, k0sctl's hostKey): another machine, or it was reinstalled; check it, then correct the pinned key`);
   }

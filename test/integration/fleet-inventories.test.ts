@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeRoot } from '../helpers/fixture-root.js';
@@ -153,6 +153,35 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
     const one = await runCli(['check', '--host', a.host('root'), '--host-key', other, '--ssh-option', `IdentityFile=${key.path}`, ...loose]);
     assert.equal(one.code, 3, one.stderr);
     assert.match(one.stderr, /^pi-prep: the host key of root@127\.0\.0\.1:\d+ is not the one pinned for it/m);
+  });
+
+  it("k0sctl's bastion hostKey: the bastion hop trusts only its pinned key; a wrong one refuses the host behind it", async () => {
+    const bastionHostKey = readFileSync(join(bastion.dir, 'host_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'other_bastion')]);
+    const other = readFileSync(join(work, 'other_bastion.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const cluster = (pin: string) => write('k0sctl-bastion.yaml', [
+      'apiVersion: k0sctl.k0sproject.io/v1beta1',
+      'kind: Cluster',
+      'spec:',
+      '  hosts:',
+      '  - role: worker',
+      '    hostname: pi-a',
+      `    ssh: { address: 127.0.0.1, port: ${a.port}, keyPath: ${key.path}, bastion: { address: 127.0.0.1, port: ${bastion.port}, keyPath: ${bastionKey.path}, hostKey: "${pin}" } }`,
+      '',
+    ].join('\n'));
+    // known_hosts given to ssh holds pi-a's key only: the bastion is known through its pin alone.
+    const piaOnly = write('known_hosts_pia', readFileSync(a.knownHosts, 'utf8'));
+    const args = ['--ssh-option', 'IdentitiesOnly=yes', '--ssh-option', 'IdentityAgent=none', '--ssh-option', `UserKnownHostsFile=${piaOnly}`, '--ssh-option', 'GlobalKnownHostsFile=/dev/null'];
+    const good = await runCli(['check', '--inventory', cluster(bastionHostKey), ...args]);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /^pi-a\s+ok\s/m);
+    const bastionLogged = bastion.log().length;
+    const bad = await runCli(['check', '--inventory', cluster(other), ...args]);
+    // ssh hides the bastion hop's own complaint while a master connection is set up (see ssh-errors.ts).
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout, new RegExp(`^pi-a\\s+FAILED\\s+[\\d.]+s\\s+ssh to root@127\\.0\\.0\\.1:${a.port} through its bastion failed: the bastion closed the connection, or its host key is not the one pinned for it`, 'm'));
+    assert.doesNotMatch(bastion.log().slice(bastionLogged), /Accepted publickey/, 'nothing logged in to the bastion whose key did not match');
+    assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith('pi-prep-bastion-')), [], 'the pinned keys are removed after the run');
   });
 
   it("k0sctl's openSSH.configPath: ssh reads that file (-F) for the host, and only that file", async () => {
