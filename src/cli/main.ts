@@ -34,7 +34,9 @@ function onTarget(cmd: Command): Command {
     .option('--inventory <file>', 'act on every host of this inventory: pi-prep YAML, k0sctl.yaml or Ansible (docs/fleet.md)')
     .option('--group <name>', 'only the hosts of this Ansible group (like ansible --limit); repeatable, or a,b', repeat)
     .option('--parallel <n>', 'how many hosts of a fleet at a time', '4')
-    .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat);
+    .option('--ssh-option <key=value>', 'passed to ssh as -o KEY=VALUE; repeatable', repeat)
+    .option('--ssh-config <file>', 'ssh reads this config file instead of ~/.ssh/config (ssh -F)')
+    .option('--host-key <key>', "accept only this host key for --host, 'TYPE BASE64' (known_hosts is not consulted)");
 }
 
 /** The token and where k0s comes from: for every command that installs k0s. */
@@ -60,12 +62,19 @@ function readyFlags(cmd: Command): Command {
     .addOption(new Option('--ready-timeout <seconds>', 'how long to wait for the node to be Ready').default('300'));
 }
 
-/** The command being run and the raw arguments: a fleet re-runs the command once per host. */
-let acting: Command | undefined;
-let rawArgs: string[] = [];
+/**
+ * One invocation's state: the command being run, the raw arguments and the exit code. A fleet
+ * re-runs the command once per host in this process, several at once, so none of it is global.
+ */
+interface Invocation {
+  acting?: Command;
+  rawArgs: string[];
+  code?: number;
+}
 
 /** Under --json, the kind of envelope an error is reported in (a fleet's when several hosts are named). */
-function jsonKind(): JsonKind | undefined {
+function jsonKind(inv: Invocation): JsonKind | undefined {
+  const { rawArgs, acting } = inv;
   const args = rawArgs.includes('--') ? rawArgs.slice(0, rawArgs.indexOf('--')) : rawArgs;
   if (!args.includes('--json')) return undefined;
   const hosts = args.filter((a) => a === '--host' || a.startsWith('--host=')).length;
@@ -79,16 +88,16 @@ const KINDS = ['check', 'disks', 'linux', 'rpios', 'alpine', 'alpine-sd', 'token
  * Run a command (imported only now: startup time), or, when its flags name several hosts, the
  * fleet that runs it once per host.
  */
-async function dispatch(flags: { host?: string[]; inventory?: string }, run: () => Promise<number>): Promise<void> {
-  if (acting && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
+async function dispatch(inv: Invocation, flags: { host?: string[]; inventory?: string }, run: () => Promise<number>): Promise<void> {
+  if (inv.acting && ((flags.host?.length ?? 0) > 1 || flags.inventory)) {
     const { fleetCommand } = await import('../fleet/fleet-command.js');
-    process.exitCode = await fleetCommand(acting, rawArgs, flags);
+    inv.code = await fleetCommand(inv.acting, inv.rawArgs, flags, runCli);
     return;
   }
-  process.exitCode = await run();
+  inv.code = await run();
 }
 
-export function buildProgram(): Command {
+export function buildProgram(inv: Invocation = { rawArgs: [] }): Command {
   const program = new Command('pi-prep')
     .description('Prepare Raspberry Pis and other Linux machines to join a k0s cluster as workers')
     .version(version, '-V, --version')
@@ -99,7 +108,7 @@ export function buildProgram(): Command {
     })
     .addHelpText('after', `\nStart with: pi-prep check (is this machine fit for k0s?), pi-prep token (a join token from the controller),\nthen pi-prep alpine-sd, rpios or linux --join @join.token. Every command has --help with examples.\n\nDocs: ${DOCS} (online: ${ONLINE})`)
     .hook('preAction', (_program, command) => {
-      acting = command;
+      inv.acting = command;
     });
 
   examples(onTarget(program.command('check')), 'check.md', [
@@ -112,8 +121,8 @@ export function buildProgram(): Command {
     .option('--card <target>', "read an alpine-sd card's (or image's) first-boot state and log instead")
     .description('report whether this machine (or --root DIR) can run a k0s worker, or what a card said on its first boot; changes nothing')
     .action((opts) => (opts.card
-      ? dispatch(opts, async () => (await import('../commands/card-status.js')).cardStatusCommand(opts.card, opts))
-      : dispatch(opts, async () => (await import('../commands/check.js')).checkCommand(opts))));
+      ? dispatch(inv, opts, async () => (await import('../commands/card-status.js')).cardStatusCommand(opts.card, opts))
+      : dispatch(inv, opts, async () => (await import('../commands/check.js')).checkCommand(opts))));
 
   examples(common(readyFlags(joinFlags(onTarget(program.command('linux'))))), 'linux.md', [
     'sudo pi-prep linux --join @join.token --dry-run   # the plan for this machine, nothing changed',
@@ -122,7 +131,7 @@ export function buildProgram(): Command {
   ])
     .description('make any systemd/OpenRC Linux machine that is already fit for k0s a worker (Ubuntu, Debian, ...)')
     .option('--prepare-only', 'check and prepare the OS only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/linux.js')).linuxCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/linux.js')).linuxCommand(opts)));
 
   examples(common(readyFlags(joinFlags(onTarget(program.command('rpios'))))), 'rpios.md', [
     'pi-prep rpios --host pi@raspberrypi.local --join @join.token --dry-run',
@@ -141,7 +150,7 @@ export function buildProgram(): Command {
     .option('--rollback-kernel', 'restore the boot files and config.txt from before the k0s kernel, byte for byte')
     .option('--build-local', 'with --host: cross-compile the kernel on this machine and install it over SSH')
     .option('--prepare-only', 'kernel and cgroups only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/rpios.js')).rpiosCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/rpios.js')).rpiosCommand(opts)));
 
   // pi-prep alpine: a running (diskless) Alpine Pi becomes a worker
   examples(common(readyFlags(joinFlags(onTarget(program.command('alpine'))))), 'alpine.md', [
@@ -153,7 +162,7 @@ export function buildProgram(): Command {
     .option('--data-device <disk>', "whole disk whose free space becomes the k0s data partition (default: the boot media's disk)")
     .option('--reboot', 'reboot when needed instead of stopping (never for --root)')
     .option('--prepare-only', 'cgroups, packages, data partition and persistence only, no k0s and no join: `k0sctl apply` installs k0s afterwards (docs/fleet.md)')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/alpine.js')).alpineCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/alpine.js')).alpineCommand(opts)));
 
   // Cards and images, with the safety model of docs/safety.md.
   examples(common(k0sSource(program.command('alpine-sd'))), 'alpine-sd.md', [
@@ -178,13 +187,13 @@ export function buildProgram(): Command {
     .option('-y, --yes', 'erase a disk without asking: TARGET must then be the device itself (/dev/sdb, not a link to it)')
     .option('--loop', 'allow a loop device as TARGET')
     .option('--force', 'overwrite an existing file that is not a disk image')
-    .action((target, opts) => dispatch(opts, async () => (await import('../commands/alpine-sd.js')).alpineSdCommand(target, opts)));
+    .action((target, opts) => dispatch(inv, opts, async () => (await import('../commands/alpine-sd.js')).alpineSdCommand(target, opts)));
 
   examples(program.command('disks'), 'disks.md', ['pi-prep disks', 'pi-prep disks --json'])
     .description('list disks with the safety verdict alpine-sd would give each; changes nothing')
     .option('--json', 'machine-readable output: one JSON document on stdout (docs/json.md)')
     .option('--loop', 'list loop devices too')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/disks.js')).disksCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/disks.js')).disksCommand(opts)));
 
   // Controller helpers: run on the k0s controller over SSH, results written here.
   const controller = (cmd: Command) => cmd
@@ -202,7 +211,7 @@ export function buildProgram(): Command {
     .option('--expiry <duration>', 'how long the token is valid (k0s --expiry, e.g. 1h, 24h)', '1h')
     .option('-o, --output <file>', 'where to write the token', 'join.token')
     .option('--print', 'also print the token on stdout (it is a secret)')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/token.js')).tokenCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/token.js')).tokenCommand(opts)));
 
   examples(controller(program.command('kubeconfig')), 'controller.md', [
     'pi-prep kubeconfig --controller root@controller.lan -o ~/.kube/config',
@@ -211,7 +220,7 @@ export function buildProgram(): Command {
     .description("fetch the controller's admin kubeconfig, its localhost replaced by the controller's address")
     .option('-o, --output <file>', 'write it to FILE (mode 0600) instead of stdout')
     .option('--address <addr>', 'the address the API is reachable at (default: the host ssh connects to)')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/kubeconfig.js')).kubeconfigCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/kubeconfig.js')).kubeconfigCommand(opts)));
 
   examples(program.command('completion'), 'completion.md', [
     'pi-prep completion bash | sudo tee /etc/bash_completion.d/pi-prep',
@@ -237,35 +246,38 @@ export function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to wait for the pods and the test pod', '180')
     .addOption(new Option('--poll <seconds>', 'seconds between API polls').default('2').hideHelp())
     .option('--json', 'machine-readable output')
-    .action((opts) => dispatch(opts, async () => (await import('../commands/verify.js')).verifyCommand(opts)));
+    .action((opts) => dispatch(inv, opts, async () => (await import('../commands/verify.js')).verifyCommand(opts)));
 
   return program;
 }
 
-export async function main(argv = process.argv): Promise<void> {
-  const { exitOnSignals } = await import('../core/cleanup.js');
-  exitOnSignals();
-  const program = buildProgram();
-  rawArgs = argv.slice(2);
+/** Run one pi-prep command line to its exit code (a fleet runs one per host, in this process). */
+export async function runCli(argv: string[]): Promise<number> {
+  const inv: Invocation = { rawArgs: argv.slice(2) };
+  const program = buildProgram(inv);
   try {
     await program.parseAsync(argv);
+    return inv.code ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
-      process.exitCode = ok ? 0 : 2;
-      const kind = ok ? undefined : jsonKind();
+      const kind = ok ? undefined : jsonKind(inv);
       if (kind) {
         // commander has written the line on stderr; the envelope goes to stdout.
         const [{ printJsonError }, { UsageError }] = await Promise.all([import('../core/json-output.js'), import('../core/errors.js')]);
         printJsonError(kind, new UsageError(err.message.replace(/^error: /, '')));
       }
-      return;
+      return ok ? 0 : 2;
     }
     const { reportError } = await import('./report-error.js');
-    process.exitCode = reportError(err, jsonKind());
+    return reportError(err, jsonKind(inv));
   }
 }
 
-// A fleet worker runs many hosts' commands, one after another, in one process (src/fleet/worker.ts).
-if (process.env.PI_PREP_FLEET_WORKER === '1') await (await import('../fleet/worker.js')).serveFleet(main);
-else await main();
+export async function main(argv = process.argv): Promise<void> {
+  const { exitOnSignals } = await import('../core/cleanup.js');
+  exitOnSignals();
+  process.exitCode = await runCli(argv);
+}
+
+await main();

@@ -19,6 +19,9 @@ export interface CommonFlags {
   /** `--host [USER@]HOST[:PORT]` (repeatable; more than one is a fleet, see src/fleet/). */
   host?: string | string[];
   sshOption?: string[];
+  /** `--ssh-config FILE` (ssh -F) and `--host-key KEY` (the only key accepted): see src/targets/ssh-connection.ts. */
+  sshConfig?: string;
+  hostKey?: string;
   inventory?: string;
   group?: string[];
   parallel?: string;
@@ -49,7 +52,7 @@ export async function targetFrom(flags: CommonFlags): Promise<Target> {
     if (hosts.length !== 1 || flags.inventory) throw new UsageError('several hosts are a fleet: pi-prep runs them from the command line (give --host once here)');
     if (flags.root) throw new UsageError('--root and --host name different machines: give one of them');
     const { sshTargetFor } = await import('../targets/ssh-target.js');
-    return sshTargetFor(hosts[0]!, flags.sshOption);
+    return sshTargetFor(hosts[0]!, flags.sshOption, '--host', { sshConfig: flags.sshConfig, hostKey: flags.hostKey });
   }
   if (!flags.dryRun && process.getuid?.() !== 0) {
     throw new UsageError('pi-prep changes system files and needs root: run it with sudo, or add --dry-run to see the plan');

@@ -3,8 +3,10 @@ import { ExitCode, UsageError } from '../core/errors.js';
 import { printJson, type Envelope } from '../core/json-output.js';
 import { addSecret, redact } from '../core/redact.js';
 import { hostFromFlag, readInventory, type FleetHost, type Skipped } from './inventory.js';
-import { proxyCommand } from './jump-host.js';
-import { HostRunner, type HostResult } from './run-host.js';
+import { pinnedBastions, proxyCommand } from './jump-host.js';
+import { routeHostOutput } from './host-output.js';
+import { runHost, type HostResult, type RunCli } from './run-host.js';
+import { Semaphore } from '../targets/semaphore.js';
 import { renderSummary } from './summary.js';
 import { groupNeedsInventory } from '../commands/options.js';
 
@@ -22,12 +24,12 @@ export interface FleetFlags {
 }
 
 /**
- * Run one command on many hosts, at most --parallel at a time: each slot is a pi-prep worker
- * process (src/fleet/worker.ts) that runs its hosts one after another, each run with its own SSH
- * connection and exit code, as a single-host run would. Their output is shown line by line with
- * the host's name in front; a table sums up at the end. One host failing stops no other.
+ * Run one command on many hosts, at most --parallel at a time, all in this process: each host's
+ * run parses the command line a single-host run would (runCli), with its own SSH connection,
+ * output and exit code. Their output is shown line by line with the host's name in front; a table
+ * sums up at the end. One host failing stops no other.
  */
-export async function fleetCommand(command: Command, rawArgs: string[], flags: FleetFlags): Promise<number> {
+export async function fleetCommand(command: Command, rawArgs: string[], flags: FleetFlags, runCli: RunCli): Promise<number> {
   const groups = (flags.group ?? []).flatMap((g) => g.split(',')).filter(Boolean);
   groupNeedsInventory(flags);
   const inventory = flags.inventory ? await readInventory(flags.inventory, groups) : undefined;
@@ -48,32 +50,43 @@ export async function fleetCommand(command: Command, rawArgs: string[], flags: F
   const shared = stripFleetFlags(rawArgs.slice(rawArgs.indexOf(command.name()) + 1));
   // Per-host ssh options go first: ssh keeps the first value it is given for an option.
   // A token given as text (on the command line or in the inventory) goes to each host's run as
-  // its input (over the worker's IPC channel), never into any argv.
+  // its input (what its `--join -` reads), never into any argv.
   const sharedSsh = sshOptionsIn(shared);
-  const runs = hosts.map((h) => {
-    const jump = h.jump ? [proxyCommand(h.jump, [...h.sshOptions, ...sharedSsh], h.name)] : [];
+  const runOf = (h: FleetHost, pinnedBastion?: string) => {
+    const jump = h.jump ? [proxyCommand(h.jump, [...h.sshOptions, ...sharedSsh], h.name, pinnedBastion)] : [];
     return tokenToStdin([command.name(), ...[...jump, ...h.sshOptions].flatMap((o) => ['--ssh-option', o]), ...shared, ...hostArgs(h)]);
-  });
-  const argvs = runs.map((r) => r.argv);
-  // `--join -` reads the token once here and hands it to each host's run as its input.
-  const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
+  };
+  hosts.forEach((h) => runOf(h)); // a bastion setting ssh cannot take is a usage error before anything is written
+  const bastions = await pinnedBastions(hosts.map((h) => h.jump));
+  try {
+    const runs = hosts.map((h, i) => runOf(h, bastions.files[i]));
+    const argvs = runs.map((r) => r.argv);
+    // `--join -` reads the token once here and hands it to each host's run as its input.
+    const stdin = runs.some((r) => r.token === undefined && readsStdin(r.argv)) ? await readAllStdin() : undefined;
 
-  const json = Boolean(flags.json);
-  if (!json) {
-    for (const s of skipped) process.stderr.write(`pi-prep: skipping ${s.name}: ${s.why}\n`);
-    process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts${inventory ? ` (${inventory.format} inventory)` : ''}, ${Math.min(parallel, hosts.length)} at a time\n`);
-  }
-  const width = Math.max(...hosts.map((h) => h.name.length));
-  const results = await pool(hosts, parallel, (runner, h, i) =>
-    runner.run(h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
-  );
+    const json = Boolean(flags.json);
+    if (!json) {
+      for (const s of skipped) process.stderr.write(`pi-prep: skipping ${s.name}: ${s.why}\n`);
+      process.stderr.write(`pi-prep: ${command.name()} on ${hosts.length} hosts${inventory ? ` (${inventory.format} inventory)` : ''}, ${Math.min(parallel, hosts.length)} at a time\n`);
+    }
+    const width = Math.max(...hosts.map((h) => h.name.length));
+    routeHostOutput();
+    // Each running host may hold an exit listener or two (its target lock, ...): not a leak.
+    process.setMaxListeners(Math.max(process.getMaxListeners(), 10 + 2 * parallel));
+    const slots = new Semaphore(parallel);
+    const results = await Promise.all(hosts.map((h, i) => slots.with(() =>
+      runHost(runCli, h, argvs[i]!, { input: runs[i]!.token ?? (readsStdin(argvs[i]!) ? stdin : undefined), json, prefix: json ? '' : `${h.name.padEnd(width)} | ` }),
+    )));
 
-  if (json) {
-    printJson('fleet', results.every((r) => r.exitCode === 0), { command: command.name(), hosts: results.map(jsonEntry), skipped: skipped.map(skippedEntry) });
-  } else {
-    process.stdout.write(redact(renderSummary(results)));
+    if (json) {
+      printJson('fleet', results.every((r) => r.exitCode === 0), { command: command.name(), hosts: results.map(jsonEntry), skipped: skipped.map(skippedEntry) });
+    } else {
+      process.stdout.write(redact(renderSummary(results)));
+    }
+    return fleetExitCode(results);
+  } finally {
+    await bastions.remove();
   }
-  return fleetExitCode(results);
 }
 
 /** 0 when every host succeeded; otherwise the failing hosts' code when they agree, else 1. */
@@ -118,6 +131,8 @@ function hostArgs(h: FleetHost): string[] {
   const { user, host, port } = h.address;
   const spec = `${user ? `${user}@` : ''}${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
   const out = ['--host', spec];
+  if (h.ssh?.hostKey) out.push('--host-key', h.ssh.hostKey);
+  if (h.ssh?.sshConfig) out.push('--ssh-config', h.ssh.sshConfig);
   for (const [k, v] of Object.entries(h.flags)) {
     if (v === true) out.push(`--${k}`);
     else for (const one of [v].flat()) out.push(`--${k}`, one);
@@ -166,25 +181,6 @@ async function readAllStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Run at most `limit` at a time, each slot with its own worker process; results in input order. */
-async function pool<T, R>(items: T[], limit: number, fn: (runner: HostRunner, item: T, i: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const slot = async () => {
-    const runner = new HostRunner();
-    try {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(runner, items[i]!, i);
-      }
-    } finally {
-      runner.close();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, slot));
-  return results;
 }
 
 function jsonEntry(r: HostResult): Record<string, unknown> {

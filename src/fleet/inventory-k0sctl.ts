@@ -1,5 +1,7 @@
 import { isObject, type Entry, type YamlSource } from './yaml-source.js';
-import type { RawHost, Skipped } from './inventory-types.js';
+import { UsageError } from '../core/errors.js';
+import { checkHostKey } from '../targets/ssh-spec.js';
+import type { RawHost, Skipped, SshSettings } from './inventory-types.js';
 
 const ROLES = ['worker', 'controller+worker', 'single', 'controller'];
 const SSH_KEYS = ['address', 'user', 'port', 'keyPath', 'hostKey', 'bastion'];
@@ -30,7 +32,7 @@ export function k0sctlHosts(src: YamlSource): { hosts: RawHost[]; skipped: Skipp
     const name = typeof h.hostname === 'string' ? h.hostname : conn.label;
     if (conn.skip) return void skipped.push({ name, why: conn.skip });
     if (role === 'controller') return void skipped.push({ name, why: 'role controller: no worker runs there (k0sctl installs the controller)' });
-    hosts.push({ name, entry: conn.entry!, jump: conn.jump, bad: (why) => src.bad(at, why) });
+    hosts.push({ name, entry: conn.entry!, jump: conn.jump, ...(conn.ssh ? { ssh: conn.ssh } : {}), bad: (why) => src.bad(at, why) });
   });
   return { hosts, skipped };
 }
@@ -39,6 +41,7 @@ interface Connection {
   label: string;
   entry?: Entry;
   jump?: RawHost['jump'];
+  ssh?: SshSettings;
   skip?: string;
 }
 
@@ -53,7 +56,16 @@ function connection(src: YamlSource, h: Entry, at: (string | number)[]): Connect
   const known = kind === 'ssh' ? SSH_KEYS : OPENSSH_KEYS;
   for (const k of Object.keys(c)) if (!known.includes(k)) throw src.bad([...at, kind, k], `unknown key "${k}" (known: ${known.join(', ')})`);
   if (typeof c.address !== 'string' || !c.address) throw src.bad([...at, kind, 'address'], 'the host needs an address');
-  if (c.configPath !== undefined) throw src.bad([...at, kind, 'configPath'], 'pi-prep does not read another ssh config: give its settings with --ssh-option');
+  const ssh: SshSettings = {};
+  if (c.hostKey !== undefined) {
+    // k0sctl trusts exactly this key (rig's StaticKeyCallback) instead of known_hosts.
+    ssh.hostKey = checked(src, [...at, kind, 'hostKey'], () => checkHostKey(String(c.hostKey), 'hostKey'));
+  }
+  if (c.configPath !== undefined && c.configPath !== null && c.configPath !== '') {
+    // k0sctl's openSSH hands it to ssh as -F.
+    if (typeof c.configPath !== 'string') throw src.bad([...at, kind, 'configPath'], 'configPath is the path of an ssh config file');
+    ssh.sshConfig = c.configPath;
+  }
   const port = portOf(src, c.port, [...at, kind, 'port']);
   // k0sctl's ssh connection logs in as root unless told otherwise; openSSH leaves it to ssh.
   const user = c.user === undefined ? (kind === 'ssh' ? 'root' : undefined) : String(c.user);
@@ -67,9 +79,10 @@ function connection(src: YamlSource, h: Entry, at: (string | number)[]): Connect
     for (const k of Object.keys(b)) if (!BASTION_KEYS.includes(k)) throw src.bad([...at, kind, 'bastion', k], `unknown key "${k}" (known: ${BASTION_KEYS.join(', ')})`);
     if (typeof b.address !== 'string' || !b.address) throw src.bad([...at, kind, 'bastion', 'address'], 'the bastion needs an address');
     const bport = portOf(src, b.port, [...at, kind, 'bastion', 'port']);
-    jump = { host: b.address, user: b.user === undefined ? 'root' : String(b.user), ...(bport ? { port: bport } : {}), ...(typeof b.keyPath === 'string' ? { keyPath: b.keyPath } : {}) };
+    const bkey = b.hostKey === undefined ? undefined : checked(src, [...at, kind, 'bastion', 'hostKey'], () => checkHostKey(String(b.hostKey), 'hostKey'));
+    jump = { host: b.address, user: b.user === undefined ? 'root' : String(b.user), ...(bport ? { port: bport } : {}), ...(typeof b.keyPath === 'string' ? { keyPath: b.keyPath } : {}), ...(bkey ? { hostKey: bkey } : {}) };
   }
-  return { label: port ? `${c.address}:${port}` : c.address, entry, jump };
+  return { label: port ? `${c.address}:${port}` : c.address, entry, jump, ...(ssh.hostKey || ssh.sshConfig ? { ssh } : {}) };
 }
 
 /** undefined for ssh's default port 22. */
@@ -78,4 +91,13 @@ function portOf(src: YamlSource, v: unknown, at: (string | number)[]): number | 
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw src.bad(at, `"${String(v)}" is not a port`);
   return n === 22 ? undefined : n;
+}
+
+/** A check's one-line error, pointing at where the value is written. */
+function checked<T>(src: YamlSource, at: (string | number)[], f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw err instanceof UsageError ? src.bad(at, err.message) : err;
+  }
 }

@@ -7,6 +7,16 @@ export interface JumpHost {
   user?: string;
   port?: number;
   keyPath?: string;
+  /** The bastion's pinned key, `TYPE BASE64` (k0sctl's bastion.hostKey). */
+  hostKey?: string;
+}
+
+/** How a host's ssh is set up beyond -o options (k0sctl's ssh.hostKey, openSSH.configPath). */
+export interface SshSettings {
+  /** The only host key accepted: `TYPE BASE64`. */
+  hostKey?: string;
+  /** ssh -F FILE. */
+  sshConfig?: string;
 }
 
 /** A host as a format reader found it: pi-prep's own keys (hostname, user, port, ssh-options, options). */
@@ -14,6 +24,7 @@ export interface RawHost {
   name: string;
   entry: Entry;
   jump?: JumpHost;
+  ssh?: SshSettings;
   /** An error pointing at where the host is written. */
   bad: (why: string) => UsageError;
 }

@@ -3,7 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { checkSshOption, formatAddress, parseHostSpec, type SshAddress } from '../targets/ssh-spec.js';
 import { ansibleFromIni, ansibleFromYaml, looksLikeAnsibleYaml } from './inventory-ansible.js';
 import { isK0sctl, k0sctlHosts } from './inventory-k0sctl.js';
-import type { JumpHost, RawHost, Skipped } from './inventory-types.js';
+import type { JumpHost, RawHost, Skipped, SshSettings } from './inventory-types.js';
 import { YamlSource, isObject, type Entry } from './yaml-source.js';
 
 export type { JumpHost, Skipped } from './inventory-types.js';
@@ -17,6 +17,8 @@ export interface FleetHost {
   flags: Record<string, string | true | string[]>;
   /** Reached through this host (k0sctl's ssh.bastion). */
   jump?: JumpHost;
+  /** `--host-key`, `--ssh-config` for this host (k0sctl's ssh.hostKey, openSSH.configPath). */
+  ssh?: SshSettings;
 }
 
 export type InventoryFormat = 'pi-prep' | 'k0sctl' | 'ansible-yaml' | 'ansible-ini';
@@ -72,7 +74,7 @@ export async function readInventory(file: string, groups?: string[]): Promise<In
   }
   const hosts = raw.hosts.map((h) => {
     const host = hostFrom(h.name, h.entry, h.bad);
-    return h.jump ? { ...host, jump: h.jump } : host;
+    return { ...host, ...(h.jump ? { jump: h.jump } : {}), ...(h.ssh ? { ssh: h.ssh } : {}) };
   });
   const seen = new Set<string>();
   for (const h of hosts) {

@@ -1,3 +1,5 @@
+import { access, constants } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { UsageError } from '../core/errors.js';
 
 /** Where an SSH target is: `[USER@]HOST[:PORT]`, IPv6 as `[ADDR]:PORT`. */
@@ -50,4 +52,20 @@ export function checkSshOption(opt: string): string {
     throw new UsageError(`--ssh-option ${opt}: expected KEY=VALUE as in ssh_config, e.g. --ssh-option IdentityFile=~/.ssh/pi`);
   }
   return opt;
+}
+
+/** A host's public key as known_hosts and k0sctl's `hostKey` write it: `TYPE BASE64` (a trailing comment is dropped). */
+export function checkHostKey(key: string, flag = '--host-key'): string {
+  const [type, data] = key.trim().split(/\s+/);
+  if (!type || !data || !/^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+$/.test(type) || !/^[A-Za-z0-9+/]+={0,2}$/.test(data)) {
+    throw new UsageError(`${flag} ${key}: expected the host's public key as TYPE BASE64, e.g. the line \`ssh-keyscan -t ed25519 HOST\` prints without the host name`);
+  }
+  return `${type} ${data}`;
+}
+
+/** `--ssh-config FILE` (ssh -F): a readable file; `~/` is the user's home, as k0sctl's configPath is written. */
+export async function checkSshConfig(file: string, flag = '--ssh-config'): Promise<string> {
+  const path = file.startsWith('~/') ? `${homedir()}/${file.slice(2)}` : file;
+  if (!(await access(path, constants.R_OK).then(() => true, () => false))) throw new UsageError(`${flag} ${file}: cannot read that ssh config file; check the path`);
+  return path;
 }

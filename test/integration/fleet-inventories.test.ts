@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeRoot } from '../helpers/fixture-root.js';
@@ -113,6 +114,105 @@ describe('fleets from k0sctl.yaml and Ansible inventories, over real ssh', () =>
     // Why pi-b failed is its own (a check that failed), never the last line of its JSON ("}").
     assert.notEqual(doc.hosts[1]!.error, '}');
     assert.deepEqual(doc.skipped.map((s) => s.host), [`127.0.0.1:${bastion.port}`]);
+  });
+
+  it("k0sctl's ssh.hostKey: the pinned key is the only one trusted, whatever the user's own settings; a wrong one is refused", async () => {
+    const hostKeyOf = (s: TestSshd) => readFileSync(join(s.dir, 'host_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'other_host')]);
+    const other = readFileSync(join(work, 'other_host.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const cluster = (bKey: string) => write('k0sctl-pinned.yaml', [
+      'apiVersion: k0sctl.k0sproject.io/v1beta1',
+      'kind: Cluster',
+      'spec:',
+      '  hosts:',
+      '  - role: worker',
+      '    hostname: pi-a',
+      `    ssh: { address: 127.0.0.1, port: ${a.port}, keyPath: ${key.path}, hostKey: "${hostKeyOf(a)}" }`,
+      '  - role: worker',
+      '    hostname: pi-b',
+      `    ssh: { address: 127.0.0.1, port: ${b.port}, keyPath: ${key.path}, hostKey: "${bKey}" }`,
+      '',
+    ].join('\n'));
+    // The user's own settings would accept any key (no known_hosts, no strict checking): the pins decide.
+    const loose = ['--ssh-option', 'IdentitiesOnly=yes', '--ssh-option', 'IdentityAgent=none', '--ssh-option', 'UserKnownHostsFile=/dev/null', '--ssh-option', 'GlobalKnownHostsFile=/dev/null', '--ssh-option', 'StrictHostKeyChecking=no'];
+    const logged = b.log().length;
+    const res = await runCli(['check', '--inventory', cluster(other), ...loose]);
+    assert.equal(res.code, 3, res.stdout + res.stderr);
+    const table = res.stdout.slice(res.stdout.indexOf('HOST'));
+    assert.match(table, /^pi-a\s+ok\s/m);
+    assert.match(table, new RegExp(`^pi-b\\s+REFUSED\\s+[\\d.]+s\\s+the host key of root@127\\.0\\.0\\.1:${b.port} is not the one pinned for it`, 'm'));
+    assert.doesNotMatch(b.log().slice(logged), /Accepted publickey/, 'nothing logged in to the host whose key did not match');
+    // With pi-b's real key pinned, both are reached (pi-b then fails its kernel check, as always).
+    assertTwoWorkers(await runCli(['check', '--inventory', cluster(hostKeyOf(b)), ...loose]));
+
+    const bad = await runCli(['check', '--inventory', cluster('AAAA-not-a-key'), ...loose]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /^pi-prep: the inventory .*k0sctl-pinned\.yaml, line 10 \(spec\.hosts\.1\.ssh\.hostKey\): hostKey AAAA-not-a-key: expected the host's public key as TYPE BASE64/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+    // The same pin for one host on the command line.
+    const one = await runCli(['check', '--host', a.host('root'), '--host-key', other, '--ssh-option', `IdentityFile=${key.path}`, ...loose]);
+    assert.equal(one.code, 3, one.stderr);
+    assert.match(one.stderr, /^pi-prep: the host key of root@127\.0\.0\.1:\d+ is not the one pinned for it/m);
+  });
+
+  it("k0sctl's bastion hostKey: the bastion hop trusts only its pinned key; a wrong one refuses the host behind it", async () => {
+    const bastionHostKey = readFileSync(join(bastion.dir, 'host_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'other_bastion')]);
+    const other = readFileSync(join(work, 'other_bastion.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const cluster = (pin: string) => write('k0sctl-bastion.yaml', [
+      'apiVersion: k0sctl.k0sproject.io/v1beta1',
+      'kind: Cluster',
+      'spec:',
+      '  hosts:',
+      '  - role: worker',
+      '    hostname: pi-a',
+      `    ssh: { address: 127.0.0.1, port: ${a.port}, keyPath: ${key.path}, bastion: { address: 127.0.0.1, port: ${bastion.port}, keyPath: ${bastionKey.path}, hostKey: "${pin}" } }`,
+      '',
+    ].join('\n'));
+    // known_hosts given to ssh holds pi-a's key only: the bastion is known through its pin alone.
+    const piaOnly = write('known_hosts_pia', readFileSync(a.knownHosts, 'utf8'));
+    const args = ['--ssh-option', 'IdentitiesOnly=yes', '--ssh-option', 'IdentityAgent=none', '--ssh-option', `UserKnownHostsFile=${piaOnly}`, '--ssh-option', 'GlobalKnownHostsFile=/dev/null'];
+    const good = await runCli(['check', '--inventory', cluster(bastionHostKey), ...args]);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /^pi-a\s+ok\s/m);
+    const bastionLogged = bastion.log().length;
+    const bad = await runCli(['check', '--inventory', cluster(other), ...args]);
+    // ssh hides the bastion hop's own complaint while a master connection is set up (see ssh-errors.ts).
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout, new RegExp(`^pi-a\\s+FAILED\\s+[\\d.]+s\\s+ssh to root@127\\.0\\.0\\.1:${a.port} through its bastion failed: the bastion closed the connection, or its host key is not the one pinned for it`, 'm'));
+    assert.doesNotMatch(bastion.log().slice(bastionLogged), /Accepted publickey/, 'nothing logged in to the bastion whose key did not match');
+    assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith('pi-prep-bastion-')), [], 'the pinned keys are removed after the run');
+  });
+
+  it("k0sctl's openSSH.configPath: ssh reads that file (-F) for the host, and only that file", async () => {
+    const config = write('ssh_config', [
+      'Host pi-c-alias',
+      '  HostName 127.0.0.1',
+      `  Port ${a.port}`,
+      '  User root',
+      `  IdentityFile ${key.path}`,
+      '  IdentitiesOnly yes',
+      '  IdentityAgent none',
+      `  UserKnownHostsFile ${knownHosts}`,
+      '  GlobalKnownHostsFile /dev/null',
+      '',
+    ].join('\n'));
+    const f = write('k0sctl-openssh.yaml', [
+      'apiVersion: k0sctl.k0sproject.io/v1beta1',
+      'kind: Cluster',
+      'spec:',
+      '  hosts:',
+      '  - role: worker',
+      `    openSSH: { address: pi-c-alias, configPath: ${config} }`,
+      '',
+    ].join('\n'));
+    // No --ssh-option at all: the host's name, port, user, key and known_hosts all come from that file.
+    const res = await runCli(['check', '--inventory', f]);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.match(res.stdout, /^pi-c-alias \| .*Ready for k0s/m);
+    const missing = await runCli(['check', '--inventory', write('k0sctl-noconfig.yaml', readFileSync(f, 'utf8').replace(config, join(work, 'nope')))]);
+    assert.equal(missing.code, 2, missing.stdout + missing.stderr);
+    assert.match(missing.stdout + missing.stderr, /--ssh-config .*nope: cannot read that ssh config file; check the path/);
   });
 
   it("Ansible YAML (k3s-ansible's sample layout) with --group agent", async () => {

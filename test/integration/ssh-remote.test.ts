@@ -14,6 +14,7 @@ import { TestHttpServer } from '../helpers/http-server.js';
 import { CLI } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 import { spawn } from 'node:child_process';
+import { SshConnection } from '../../src/targets/ssh-connection.js';
 import { SshTarget } from '../../src/targets/ssh-target.js';
 import { jsonData } from '../helpers/json-contract.js';
 
@@ -148,8 +149,7 @@ describe('pi-prep over SSH (a real sshd on 127.0.0.1)', () => {
       assert.match(errorLines({ code: 1, stdout: '', stderr }).join('\n'), /^pi-prep: .*root@127\.0\.0\.1:\d+/);
       assert.equal(errorLines({ code: 1, stdout: '', stderr }).length, 1, stderr);
       // pi-prep's own keepalives are on every ssh it runs, after the user's (ssh takes the first value).
-      const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user: 'root', options: ['ServerAliveInterval=1'] });
-      const argv = (t as unknown as { sshArgs(): string[] }).sshArgs();
+      const argv = new SshConnection({ host: '127.0.0.1', port: sshd.port, user: 'root', options: ['ServerAliveInterval=1'] }).sshArgs();
       assert.ok(argv.indexOf('ServerAliveInterval=1') < argv.indexOf('ServerAliveInterval=15'), argv.join(' '));
       assert.ok(argv.includes('ServerAliveCountMax=3'), argv.join(' '));
     } finally {

@@ -46,6 +46,7 @@ spec:
   - ssh:
       address: 10.0.0.3
       port: 2222
+      hostKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGT/0y4jikK5T6r8BoEKt+T2mGZKqdtKPdmjU3JBMzty
       bastion:
         address: 10.0.0.1
         user: jump
@@ -56,6 +57,7 @@ spec:
     openSSH:
       address: pi5.lan
       user: pi
+      configPath: ~/.ssh/pis.config
       options:
         StrictHostKeyChecking: "yes"
   - role: worker
@@ -119,6 +121,8 @@ describe('inventories in the formats users already have', () => {
       ['pi5', { user: 'pi', host: 'pi5.lan' }, ['StrictHostKeyChecking=yes']],
     ]);
     assert.deepEqual(inv.hosts[1]!.jump, { host: '10.0.0.1', user: 'jump', keyPath: '~/.ssh/bastion' });
+    // ssh.hostKey pins that host's key; openSSH.configPath is that host's ssh -F.
+    assert.deepEqual(inv.hosts.map((h) => h.ssh), [undefined, { hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGT/0y4jikK5T6r8BoEKt+T2mGZKqdtKPdmjU3JBMzty' }, { sshConfig: '~/.ssh/pis.config' }]);
     assert.deepEqual(inv.skipped.map((s) => s.name), ['10.0.0.1', 'localhost']);
     assert.match(inv.skipped[0]!.why, /role controller/);
     assert.match(inv.skipped[1]!.why, /localhost/);

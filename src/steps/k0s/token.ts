@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createReadStream } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
@@ -88,14 +89,15 @@ export function decodeJoinToken(text: string): JoinToken {
   return { raw, server, user: user.name };
 }
 
-/** What `--join -` reads instead of stdin: set by a fleet worker for each host's run (src/fleet/worker.ts). */
-let stdinText: string | undefined;
-export function useStdinText(text: string | undefined): void {
-  stdinText = text;
+/** What `--join -` reads instead of stdin in a fleet's host run (src/fleet/run-host.ts): each run its own. */
+const stdinText = new AsyncLocalStorage<string>();
+export function withStdinText<T>(text: string, fn: () => T): T {
+  return stdinText.run(text, fn);
 }
 
 async function readStdin(): Promise<string> {
-  if (stdinText !== undefined) return stdinText;
+  const given = stdinText.getStore();
+  if (given !== undefined) return given;
   if (process.stdin.isTTY) throw new UsageError('--join - reads the token from stdin: pipe it in, e.g. `pi-prep linux --join - < join.token`');
   return readLimited(process.stdin, 'stdin', 'pipe in the output of `k0s token create --role worker`');
 }
