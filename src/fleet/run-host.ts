@@ -1,5 +1,6 @@
 import { oneLine } from '../core/errors.js';
 import { redact } from '../core/redact.js';
+import { lineSplitter } from '../core/text.js';
 import { withStdinText } from '../steps/k0s/token.js';
 import { formatAddress } from '../targets/ssh-spec.js';
 import { withSink, writeErr, writeOut } from './host-output.js';
@@ -48,8 +49,8 @@ export async function runHost(runCli: RunCli, h: FleetHost, argv: string[], opts
     }
     if (!opts.json || isErr) (isErr ? writeErr : writeOut)(redact(`${opts.prefix}${line}`) + '\n');
   };
-  const out = lines((l) => ((stdout += l + '\n'), show(l, false)));
-  const err = lines((l) => show(l, true));
+  const out = lineSplitter((l) => ((stdout += l + '\n'), show(l, false)));
+  const err = lineSplitter((l) => show(l, true));
   let exitCode: number;
   let error: string | undefined;
   try {
@@ -74,19 +75,3 @@ export async function runHost(runCli: RunCli, h: FleetHost, argv: string[], opts
 }
 
 const failure = (why: string) => (why ? { error: why } : {});
-
-/** Text in, whole lines out; end() flushes an unterminated last line. */
-function lines(each: (line: string) => void): { push(text: string): void; end(): void } {
-  let rest = '';
-  return {
-    push: (text) => {
-      const parts = (rest + text).split('\n');
-      rest = parts.pop() ?? '';
-      parts.forEach(each);
-    },
-    end: () => {
-      if (rest) each(rest);
-      rest = '';
-    },
-  };
-}

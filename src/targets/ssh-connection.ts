@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { quoteArgv } from '../core/quote.js';
-import { redact } from '../core/redact.js';
+import { streamLines } from '../core/text.js';
 import { Semaphore } from './semaphore.js';
 import { connectError, sshComplaint, sudoError, type Raw } from './ssh-errors.js';
 import { formatAddress, type SshAddress } from './ssh-spec.js';
@@ -167,15 +167,3 @@ export class SshConnection {
 /** Connections with a master still open; closed synchronously if the process exits first. */
 const open = new Set<SshConnection>();
 process.once('exit', () => open.forEach((c) => c.closeSync()));
-
-function streamLines(child: { stdout?: NodeJS.ReadableStream | null; stderr?: NodeJS.ReadableStream | null }, onLine: (line: string) => void): void {
-  for (const stream of [child.stdout, child.stderr]) {
-    let rest = '';
-    stream?.on('data', (chunk: Buffer) => {
-      const lines = (rest + chunk.toString()).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) onLine(redact(line));
-    });
-    stream?.on('end', () => rest && onLine(redact(rest)));
-  }
-}

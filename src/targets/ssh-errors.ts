@@ -1,4 +1,5 @@
 import { RefusedError, TaskFailedError } from '../core/errors.js';
+import { lastLine } from '../core/text.js';
 import type { SshAddress } from './ssh-spec.js';
 
 /** What a remote command returned, stdout as bytes (file contents). */
@@ -6,10 +7,6 @@ export interface Raw {
   exitCode: number;
   stdout: Buffer;
   stderr: string;
-}
-
-export function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1)?.trim() ?? '';
 }
 
 /** What ssh itself (not the remote command) says when it fails with 255. */
