@@ -63,4 +63,15 @@ describe('the alpine-sd plan: a pure value, made before any effect', () => {
     usage(() => expandTargets(['a.img'], '2'), /--count numbers one TARGET holding \{n\}/);
     usage(() => expandTargets(['c/pi-{n}.img'], '0'), /--count 0 is not a number of cards/);
   });
+
+  it('Wi-Fi packages are the ones Alpine\'s network extras pull in; no clock service is chosen by the overlay (initramfs-init picks hwclock on a Pi 5, swclock else)', () => {
+    const ovl = cardOverlay(plan({ wifi: { ssid: 'home', psk: 'secret-passphrase' } }), 'pi-1', 'v3.21').data;
+    const tar = (...args: string[]) => execFileSync('tar', ['-xzf', '-', ...args], { input: ovl }).toString();
+    const world = tar('-O', 'etc/apk/world').split('\n');
+    assert.ok(world.includes('wpa_supplicant') && world.includes('iw'), world.join(' '));
+    assert.ok(!world.includes('wireless-tools'));
+    const listing = execFileSync('tar', ['-tzf', '-'], { input: ovl }).toString();
+    assert.doesNotMatch(listing, /runlevels\/\w+\/(hw|sw)clock/, 'a clock service in the overlay would sit beside the one initramfs-init adds');
+    assert.match(listing, /etc\/runlevels\/boot\/wpa_supplicant/);
+  });
 });

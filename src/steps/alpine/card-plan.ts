@@ -110,7 +110,13 @@ export function cardOverlay(s: SharedPlan, hostname: string, repoBranch: string,
   return { name, data, file: entry(name, data) };
 }
 
-/** Wi-Fi on a diskless Alpine: wpa_supplicant (the daemon, in the boot runlevel) and iw. */
+/**
+ * Wi-Fi on a diskless Alpine: wpa_supplicant (the daemon, in the boot runlevel) and iw, installed at
+ * boot from the card's own apks/ repository. Facts (alpinelinux/aports): scripts/mkimg.base.sh's
+ * profile_base, which the rpi profile starts from, puts `network-extras` in `apks` (the image's
+ * repository, fetched --recursive); main/network-extras/APKBUILD 2.1 depends on "bridge bonding vlan
+ * wpa_supplicant iw ppp-..." and no longer on wireless-tools.
+ */
 export const WIFI_PACKAGES = ['wpa_supplicant', 'iw'];
 
 /**
