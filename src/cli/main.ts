@@ -159,8 +159,7 @@ export function buildProgram(): Command {
   examples(common(k0sSource(program.command('alpine-sd'))), 'alpine-sd.md', [
     'pi-prep disks                                   # which disk is the card?',
     'sudo pi-prep alpine-sd /dev/sdb --join @join.token --ssh-key ~/.ssh/id_ed25519.pub',
-    'sudo pi-prep alpine-sd pi.img --size 4G --join @join.token --dry-run',
-    "sudo pi-prep alpine-sd 'cards/pi-{n}.img' --count 10 --hostname 'pi-{n}' --join @join.token   # one build, ten images",
+    "sudo pi-prep alpine-sd 'cards/pi-{n}.img' --count 10 --hostname 'pi-{n}' --join @join.token --dry-run  # ten images",
   ])
     .description('make an SD card or image file that boots a Pi into Alpine aarch64 and joins k0s (erases TARGET)')
     .argument('<target...>', 'a whole disk (/dev/sdX, /dev/mmcblkN) or an image file path (created with --size); several make a batch')

@@ -30,7 +30,7 @@ export class TarballSource {
   async contents(ctx: RunContext): Promise<TarballContents | undefined> {
     const r = this.s.tarball.release;
     if (r && (await ctx.local.sha256(this.path)) !== r.sha256) return undefined;
-    this.read ??= readTarball(this.path, undefined, ctx.log);
+    this.read ??= readTarball(this.path, ctx.log);
     return this.read;
   }
 }
