@@ -114,19 +114,46 @@ export async function alpineSdCommand(givenArg: string | string[], flags: Alpine
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
   const source = new TarballSource(shared);
+  const run = (i: number, sideBySide: boolean) => {
+    const card = cards[i]!;
+    if (cards.length > 1 && !flags.json && !flags.quiet) process.stderr.write(`pi-prep: card ${i + 1} of ${cards.length}: ${card.card.path} (${card.hostname})\n`);
+    return executeRecipe(alpineSdRecipe({ shared, source, card, given: givens[i]!, cardOptions }), target, flags, card.card.path, sideBySide);
+  };
   try {
-    let code = 0;
-    for (const [i, card] of cards.entries()) {
-      if (cards.length > 1 && !flags.json && !flags.quiet) process.stderr.write(`pi-prep: card ${i + 1} of ${cards.length}: ${card.card.path} (${card.hostname})\n`);
-      code = await executeRecipe(alpineSdRecipe({ shared, source, card, given: givens[i]!, cardOptions }), target, flags, card.card.path);
-      // A card that failed stops the batch: the cards before it are finished, the rest untouched.
-      if (code !== 0) break;
-    }
-    return code;
+    // The first card alone: it makes the shared part. Then two at a time, so one card's read-back
+    // (hashing on this process) overlaps the next card's writes (mkfs, mcopy: other processes).
+    const first = await run(0, false);
+    if (first !== 0 || cards.length === 1) return first;
+    // A dry run's plans come one after the other, in order.
+    return await atMostTwo(cards.length - 1, flags.dryRun ? 1 : 2, (i) => run(i + 1, !flags.dryRun));
   } finally {
     await removeWork(work);
     forgetWork();
   }
+}
+
+/**
+ * Run jobs 0..n-1 in order, `lanes` (1 or 2) at once. A failure (exit code or error) starts no new
+ * job; the one in flight finishes (a card is never left half-written by pi-prep itself), then the
+ * first failure is returned or thrown.
+ */
+async function atMostTwo(n: number, lanes: 1 | 2, job: (i: number) => Promise<number>): Promise<number> {
+  let next = 0;
+  let failed: { code: number } | { err: unknown } | undefined;
+  const lane = async () => {
+    while (next < n && !failed) {
+      const i = next++;
+      try {
+        const code = await job(i);
+        if (code !== 0) failed ??= { code };
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(lanes === 2 ? [lane(), lane()] : [lane()]);
+  if (failed && 'err' in failed) throw failed.err;
+  return failed?.code ?? 0;
 }
 
 /**

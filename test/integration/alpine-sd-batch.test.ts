@@ -107,6 +107,26 @@ describe('pi-prep alpine-sd: a finished card is left alone; one build, many card
     assert.deepEqual([1, 2, 3].map((n) => sha256(join(dir, `pi-${n}.img`))), hashes);
   });
 
+  it('a card that fails fails the batch (exit 1); the card written beside it still finishes and verifies', async () => {
+    const dir = mkdtempSync(join(ws.work, 'fail-'));
+    // The second card's image lives on a tiny tmpfs: its boot files cannot fit (ENOSPC in mcopy).
+    const small = join(dir, 'small');
+    execFileSync('mkdir', [small]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'pi-prep-test', small]);
+    try {
+      const [a, bad, c] = [join(dir, 'a.img'), join(small, 'bad.img'), join(dir, 'c.img')];
+      const r = await runCli(['alpine-sd', a, bad, c, '--tarball', tarball, '--no-ssh', '--size', '600M', '--hostname', 'pi-{n}'], { env: env() });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^pi-prep: .*mcopy/m);
+      assert.equal(partitions(a).length, 2, 'the first card is finished');
+      assert.equal(partitions(c).length, 2, 'the card written beside the failed one is finished');
+      assert.match(e2fsck(c, DATA), /k0s-data/);
+      assert.deepEqual(partitions(bad), [], 'the failed card has no valid partition table');
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  });
+
   it('two cards with one host name, the same card twice, a miscount: exit 2 before anything is written', async () => {
     const dir = mkdtempSync(join(ws.work, 'clash-'));
     const a = join(dir, 'a.img');
