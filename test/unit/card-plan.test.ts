@@ -15,6 +15,7 @@ const contents: TarballContents = {
   dirs: ['boot'],
   bytes: 9,
   text: new Map([['cmdline.txt', 'modules=loop quiet console=tty1\n'], ['.alpine-release', '3.21.2\n']]),
+  raw: Buffer.alloc(0),
 };
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -85,14 +85,15 @@ export function bootScratchTask(s: SharedPlan, src: TarballSource, state: (ctx: 
     title: 'Boot files: Alpine\'s, cgroup flags and a serial console in cmdline.txt, usercfg.txt',
     check: (ctx) => scratchCheck(ctx, state, `${p.stamp}-boot`, p.boot),
     async apply(ctx) {
-      const boot = sharedBootFiles(s, await src.contents(ctx));
+      const contents = await src.contents(ctx);
+      const boot = sharedBootFiles(s, contents);
       // The scratch space is this run's own (0700): it may hold the token.
       await ctx.local.mkdir(s.work, 0o700);
       await ctx.local.writeFile(join(s.work, 'pid'), String(process.pid));
       await ctx.local.mkdir(p.boot, 0o700);
-      // The defensive read above refused links, device nodes and unsafe names; the read-back
-      // compares every file with the SHA-256 taken then.
-      const tar = await ctx.local.run(['tar', '-x', '-f', src.path, '-C', p.boot, '--no-same-owner', '--no-same-permissions'], { allowFailure: true });
+      // tar reads the very bytes the defensive read accepted (no links, device nodes or unsafe
+      // names), uncompressed, on stdin; the read-back compares every file with the SHA-256 taken then.
+      const tar = await ctx.local.run(['tar', '-x', '-f', '-', '-C', p.boot, '--no-same-owner', '--no-same-permissions'], { input: contents?.raw ?? Buffer.alloc(0), allowFailure: true });
       if (tar.exitCode !== 0) throw await extractError(ctx, tar.stderr, p.boot, src.path);
       await ctx.local.writeFile(join(p.boot, 'cmdline.txt'), boot.cmdline);
       await ctx.local.writeFile(join(p.boot, 'usercfg.txt'), boot.usercfg);

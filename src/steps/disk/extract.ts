@@ -21,6 +21,11 @@ export interface TarballContents {
   bytes: number;
   /** Small text files kept in memory (cmdline.txt, config.txt, usercfg.txt). */
   text: Map<string, string>;
+  /**
+   * The uncompressed archive exactly as read and accepted: what `tar -x` is fed on stdin, so the
+   * files extracted are the ones checked here (no second gunzip, no window to swap the file).
+   */
+  raw: Buffer;
 }
 
 const KEEP_TEXT = new Set(['cmdline.txt', 'config.txt', 'usercfg.txt', '.alpine-release']);
@@ -105,6 +110,7 @@ export async function readTarball(tarball: string, log?: (line: string) => void)
 
   const gzipped = await isGzip(tarball);
   const parser = new Parser({ strict: true, onReadEntry: onEntry });
+  const raw: Buffer[] = [];
   const progress = progressReporter('extract', total, log);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -118,7 +124,9 @@ export async function readTarball(tarball: string, log?: (line: string) => void)
         if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID') reject(new UsageError(`${tarball} is not a readable tarball (${message}): check --tarball or download it again`));
       });
       parser.on('end', resolve);
-      (gz ? input.pipe(gz) : input).pipe(parser as unknown as NodeJS.WritableStream);
+      const plain = gz ? input.pipe(gz) : input;
+      plain.on('data', (c: Buffer) => raw.push(c));
+      plain.pipe(parser as unknown as NodeJS.WritableStream);
     });
   } catch (err) {
     if (err instanceof UsageError || err instanceof RefusedError) throw err;
@@ -127,7 +135,7 @@ export async function readTarball(tarball: string, log?: (line: string) => void)
   if (failure) throw failure;
   if (files.length === 0) throw new UsageError(`${tarball} holds no files: use an alpine-rpi tarball`);
   progress(0, true);
-  return { files, dirs, bytes, text };
+  return { files, dirs, bytes, text, raw: Buffer.concat(raw) };
 }
 
 async function isGzip(path: string): Promise<boolean> {
