@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import type { Recipe, RunContext } from '../src/core/task.js';
 import { CARD_STATUS_FILE, K0S_OPENRC_LOGS } from '../src/steps/alpine/paths.js';
-import { FIRST_BOOT_PACKAGES, scratchPaths, sharedBootFiles, type CardPlan, type SharedPlan } from '../src/steps/alpine/card-plan.js';
-import { TarballSource, bootScratchTask, dataScratchTask, expectation, overlayTask, tarballTask } from '../src/steps/alpine/card-scratch.js';
+import { FIRST_BOOT_PACKAGES, scratchPaths, type CardPlan, type SharedPlan } from '../src/steps/alpine/card-plan.js';
+import { TarballSource, bootScratchTask, cardBootFiles, dataScratchTask, expectation, overlayTask, tarballTask } from '../src/steps/alpine/card-scratch.js';
 import type { CardOptions } from '../src/steps/disk/card-target.js';
 import { inspectCard } from '../src/steps/disk/card-state.js';
 import { bootFsTask, dataFsTask, eraseTask, imageFileTask, recheckTask, tableTask, unmountTask, verifyTask, type CardWrite } from '../src/steps/disk/card-write.js';
@@ -33,12 +32,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
   const state = once(async (ctx: RunContext) => inspectCard(ctx.target, card.path, expectation(s, await source.contents(ctx), hostname, layout)));
   const w: CardWrite = {
     card, layout, dataDir: paths.data, state,
-    async boot(ctx) {
-      const contents = await source.contents(ctx);
-      const boot = sharedBootFiles(s, contents);
-      const top = contents ? [...new Set([...boot.files.map((f) => f.path.split('/')[0]!), 'cache'])].sort() : ['<the tarball\'s files>'];
-      return { sources: [...top.map((e) => join(paths.boot, e)), paths.apkovl], files: [...boot.files, expectation(s, contents, hostname, layout).apkovl.at(s.writtenAt)] };
-    },
+    boot: async (ctx) => cardBootFiles(s, await source.contents(ctx), hostname),
   };
 
   return {
@@ -54,7 +48,7 @@ export function alpineSdRecipe(o: AlpineSdOptions): Recipe {
       recheckTask(o.given, card, o.cardOptions),
       eraseTask(w),
       bootFsTask(w),
-      dataFsTask(w, paths.data),
+      dataFsTask(w),
       verifyTask(w),
       tableTask(w),
     ],

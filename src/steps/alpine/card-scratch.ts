@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join, posix } from 'node:path';
 import { TaskFailedError } from '../../core/errors.js';
 import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import { readTarball, type TarballContents } from '../disk/extract.js';
+import { readTarball, type ManifestFile, type TarballContents } from '../disk/extract.js';
 import type { CardExpectation, CardState } from '../disk/card-state.js';
 import type { CardLayout } from '../disk/layout.js';
 import { formatSize } from '../disk/size.js';
@@ -45,6 +45,21 @@ export function expectation(s: SharedPlan, contents: TarballContents | undefined
     bootFiles: boot.files,
     apkovl: { name: ovl.name, at: (t) => cardOverlay(s, hostname, boot.repoBranch, t).file },
     join: s.join ? { tokenSha256: sha(s.join.token.raw + '\n'), k0sSha256: s.join.k0s.sha256 } : undefined,
+  };
+}
+
+/**
+ * One card's boot filesystem: the scratch tree's top-level entries and the card's overlay to copy
+ * (mcopy), and every file with the SHA-256 the read-back compares.
+ */
+export function cardBootFiles(s: SharedPlan, contents: TarballContents | undefined, hostname: string): { sources: string[]; files: ManifestFile[] } {
+  const p = scratchPaths(s, hostname);
+  const boot = sharedBootFiles(s, contents);
+  // Without the tarball yet (a dry run before the download) its names are not known.
+  const top = contents ? [...new Set([...boot.files.map((f) => f.path.split('/')[0]!), 'cache'])].sort() : ["<the tarball's files>"];
+  return {
+    sources: [...top.map((e) => join(p.boot, e)), p.apkovl],
+    files: [...boot.files, cardOverlay(s, hostname, boot.repoBranch).file],
   };
 }
 

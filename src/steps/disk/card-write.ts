@@ -105,14 +105,14 @@ export function bootFsTask(w: CardWrite): Task {
   };
 }
 
-export function dataFsTask(w: CardWrite, dataDir: string): Task {
+export function dataFsTask(w: CardWrite): Task {
   const l = w.layout;
   return {
     id: 'data-fs',
     title: `Data partition: ext4 "${DATA_LABEL}" (${formatSize(l.data.bytes)}) for /var/lib/k0s`,
     check: (ctx) => partCheck(ctx, w, (s) => s.data, 'the card is rewritten whole'),
     async apply(ctx) {
-      await ctx.target.run(mkfsExt4Argv(w.card.path, l, dataDir));
+      await ctx.target.run(mkfsExt4Argv(w.card.path, l, w.dataDir));
     },
   };
 }
