@@ -168,14 +168,15 @@ export function buildProgram(inv: Invocation = { rawArgs: [] }): Command {
   examples(common(k0sSource(program.command('alpine-sd'))), 'alpine-sd.md', [
     'pi-prep disks                                   # which disk is the card?',
     'sudo pi-prep alpine-sd /dev/sdb --join @join.token --ssh-key ~/.ssh/id_ed25519.pub',
-    'sudo pi-prep alpine-sd pi.img --size 4G --join @join.token --dry-run',
+    "sudo pi-prep alpine-sd 'cards/pi-{n}.img' --count 10 --hostname 'pi-{n}' --join @join.token --dry-run  # ten images",
   ])
     .description('make an SD card or image file that boots a Pi into Alpine aarch64 and joins k0s (erases TARGET)')
-    .argument('<target>', 'a whole disk (/dev/sdX, /dev/mmcblkN) or an image file path (created with --size)')
+    .argument('<target...>', 'a whole disk (/dev/sdX, /dev/mmcblkN) or an image file path (created with --size); several make a batch')
     .option('--tarball <file>', 'an alpine-rpi-*-aarch64.tar.gz on this machine')
     .option('--alpine-version <version>', 'download this release (3.x.y or latest), SHA-256 checked, cached')
     .option('--alpine-mirror <url>', "Alpine mirror (default: Alpine's CDN)")
-    .option('--hostname <name>', 'host name of the Pi (and of its apkovl); default pi-worker-<4 random hex digits>, one per card')
+    .option('--hostname <name>', "host name of the Pi (and of its apkovl); once per card, or a pattern with {n} for a batch ('pi-{n}'); default pi-worker-<4 random hex digits>, one per card", (v: string, all: string[] = []) => [...all, v])
+    .option('--count <n>', "with one TARGET holding {n} ('cards/pi-{n}.img'): that many image files, numbered from 1")
     .option('--ssh-key <file>', "a public key for root's authorized_keys (repeat for more); default: your ~/.ssh/*.pub, or your ssh agent's keys", (v: string, all: string[] = []) => [...all, v])
     .option('--no-ssh', 'a card without SSH (no keys, no sshd): only when you mean it')
     .option('--wifi-ssid <ssid>', 'Wi-Fi network to join on first boot')

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { pidAlive } from '../core/pid.js';
 import { onInterrupt } from '../core/cleanup.js';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { RefusedError, UsageError } from '../core/errors.js';
-import { alpineSdRecipe, removeWork, type AlpineSdOptions } from '../../recipes/alpine-sd.js';
-import { recheckCard, resolveCard, type Card } from '../steps/disk/card-target.js';
+import { alpineSdRecipe } from '../../recipes/alpine-sd.js';
+import { batchHostnames, firstClash, type CardPlan, type SharedPlan } from '../steps/alpine/card-plan.js';
+import { TarballSource } from '../steps/alpine/card-scratch.js';
+import { resolveCard } from '../steps/disk/card-target.js';
 import { mountTable } from '../steps/disk/mountinfo.js';
 import { planLayout } from '../steps/disk/layout.js';
 import { formatSize, parseSize } from '../steps/disk/size.js';
@@ -23,7 +25,10 @@ export interface AlpineSdFlags extends CommonFlags, JoinFlags {
   tarball?: string;
   alpineVersion?: string;
   alpineMirror?: string;
-  hostname?: string;
+  /** One name (a `{n}` pattern for a batch), or one per card. */
+  hostname?: string[];
+  /** With a TARGET holding `{n}`: that many image files, numbered from 1. */
+  count?: string;
   sshKey?: string[];
   /** false with --no-ssh: a card without SSH, on purpose. */
   ssh?: boolean;
@@ -45,11 +50,15 @@ function defaultHostname(): string {
   return `pi-worker-${randomBytes(2).toString('hex')}`;
 }
 
-/** `pi-prep alpine-sd TARGET`: a card or image file that boots a Pi into Alpine and joins k0s. */
-export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Promise<number> {
+/**
+ * `pi-prep alpine-sd TARGET...`: cards or image files that boot a Pi into Alpine and join k0s.
+ * Several TARGETs (or one with `{n}` and --count) are a batch: the tarball, the boot files and the
+ * data contents are made once; each card then gets its own identity and is verified on its own.
+ */
+export async function alpineSdCommand(givenArg: string | string[], flags: AlpineSdFlags): Promise<number> {
   // Inputs first: bad input stops the run (exit 2) before anything is looked at on the disk.
-  const hostname = flags.hostname ?? defaultHostname();
-  if (!isHostname(hostname)) throw new UsageError(`--hostname ${hostname} is not a host name: use letters, digits and dashes, e.g. --hostname pi-worker-1`);
+  const givens = expandTargets([givenArg].flat(), flags.count);
+  const hostnames = cardHostnames(flags.hostname, givens.length);
   if (flags.tarball && flags.alpineVersion) throw new UsageError('give --tarball or --alpine-version, not both');
   const givenKeyList = await givenKeys(flags);
   const size = parseSize(flags.size ?? '2G', '--size');
@@ -65,31 +74,31 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
   const mirror = mirrorArg(flags.alpineMirror ?? DEFAULT_ALPINE_MIRROR, '--alpine-mirror');
   const join_ = await joinOptionsFrom(flags, false, 'alpine-sd');
 
-  // Then the card: every safety rule, in dry runs too.
+  // Then the cards: every safety rule, in dry runs too, for every card before any is written.
   const target = await targetFrom(flags);
-  const cardOpts = { size, allowLoop: flags.loop, force: flags.force, extraMounts: await mountTable(), adoptLoops: !flags.dryRun };
-  let card: Card;
-  try {
-    card = await resolveCard(target, given, cardOpts);
-  } catch (err) {
-    await target.close();
-    throw err;
-  }
-  const layout = planLayout(card.bytes, bootBytes, dataBytes);
-  // The user's own keys are looked for once the card passed every safety rule (a refusal comes first).
+  const cardOptions = async () => ({ size, allowLoop: flags.loop, force: flags.force, extraMounts: await mountTable(), adoptLoops: !flags.dryRun });
+  const cards: CardPlan[] = [];
   let sshKeys: string[];
   try {
+    for (const [i, given] of givens.entries()) {
+      const card = await resolveCard(target, given, await cardOptions());
+      const other = cards.find((c) => c.card.path === card.path);
+      if (other) throw new UsageError(`${given} is ${card.path}, given twice in one batch: name each card once`);
+      cards.push({ card, layout: planLayout(card.bytes, bootBytes, dataBytes), hostname: hostnames[i]!, unmount: card.kind === 'device' ? card.verdict.mounts.map((m) => m.mountpoint) : [] });
+    }
+    // The user's own keys are looked for once the cards passed every safety rule (a refusal comes first).
     sshKeys = givenKeyList ?? (await defaultKeys());
   } catch (err) {
     await target.close();
     throw err;
   }
-  // Said once the card is known to be fine: a refusal stays one line.
-  if (!flags.hostname) process.stderr.write(`pi-prep: no --hostname given: this card is ${hostname}\n`);
-  const unmount = card.kind === 'device' ? card.verdict.mounts.map((m) => m.mountpoint) : [];
-  if (card.kind === 'device') {
-    process.stderr.write(`pi-prep: ${card.path}: ${card.verdict.model}, ${formatSize(card.bytes)}, ${card.verdict.reason}\n`);
-    if (!flags.dryRun) await confirm(given, card.path, Boolean(flags.yes));
+  for (const { card, hostname } of cards) {
+    // Said once the card is known to be fine: a refusal stays one line.
+    if (!flags.hostname?.length) process.stderr.write(`pi-prep: no --hostname given: ${cards.length > 1 ? `${card.path} is` : 'this card is'} ${hostname}\n`);
+    if (card.kind === 'device') {
+      process.stderr.write(`pi-prep: ${card.path}: ${card.verdict.model}, ${formatSize(card.bytes)}, ${card.verdict.reason}\n`);
+      if (!flags.dryRun) await confirm(givens[cards.findIndex((c) => c.card === card)]!, card.path, Boolean(flags.yes));
+    }
   }
 
   const tarball = flags.tarball
@@ -97,20 +106,88 @@ export async function alpineSdCommand(given: string, flags: AlpineSdFlags): Prom
     : { release: await resolveAlpine(flags.alpineVersion ?? 'latest', mirror) };
   const k0s = join_ ? await resolveForArch(join_.source, 'arm64', Boolean(flags.dryRun)) : undefined;
   if (!flags.dryRun) await sweepStaleWork();
-  const work = await mkdtemp(join(tmpdir(), WORK_PREFIX));
+  // Named now, made by the recipe (through the recorded target): a dry run creates nothing.
+  const work = join(tmpdir(), `${WORK_PREFIX}${randomBytes(8).toString('hex')}`);
   const forgetWork = onInterrupt(() => removeWork(work));
-  await writeFile(join(work, 'pid'), String(process.pid));
-  const opts: AlpineSdOptions = {
-    card, layout, tarball, alpineMirror: mirror, hostname, sshKeys, wifi, unmount, work,
-    recheck: async () => recheckCard(target, given, card, { ...cardOpts, extraMounts: await mountTable() }),
+  const shared: SharedPlan = {
+    tarball, alpineMirror: mirror, sshKeys, wifi, work, writtenAt: Math.floor(Date.now() / 1000),
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
+  const source = new TarballSource(shared);
+  const run = (i: number, sideBySide: boolean) => {
+    const card = cards[i]!;
+    if (cards.length > 1 && !flags.json && !flags.quiet) process.stderr.write(`pi-prep: card ${i + 1} of ${cards.length}: ${card.card.path} (${card.hostname})\n`);
+    return executeRecipe(alpineSdRecipe({ shared, source, card, given: givens[i]!, cardOptions }), target, flags, card.card.path, sideBySide);
+  };
   try {
-    return await executeRecipe(alpineSdRecipe(opts), target, flags, card.path);
+    // The first card alone: it makes the shared part. Then two at a time, so one card's read-back
+    // (hashing on this process) overlaps the next card's writes (mkfs, mcopy: other processes).
+    const first = await run(0, false);
+    if (first !== 0 || cards.length === 1) return first;
+    // A dry run's plans come one after the other, in order.
+    return await atMostTwo(cards.length - 1, flags.dryRun ? 1 : 2, (i) => run(i + 1, !flags.dryRun));
   } finally {
     await removeWork(work);
     forgetWork();
   }
+}
+
+/**
+ * Run jobs 0..n-1 in order, `lanes` (1 or 2) at once. A failure (exit code or error) starts no new
+ * job; the one in flight finishes (a card is never left half-written by pi-prep itself), then the
+ * first failure is returned or thrown.
+ */
+async function atMostTwo(n: number, lanes: 1 | 2, job: (i: number) => Promise<number>): Promise<number> {
+  let next = 0;
+  let failed: { code: number } | { err: unknown } | undefined;
+  const lane = async () => {
+    while (next < n && !failed) {
+      const i = next++;
+      try {
+        const code = await job(i);
+        if (code !== 0) failed ??= { code };
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(lanes === 2 ? [lane(), lane()] : [lane()]);
+  if (failed && 'err' in failed) throw failed.err;
+  return failed?.code ?? 0;
+}
+
+/**
+ * TARGETs as given, or one TARGET with `{n}` and --count N: cards/pi-{n}.img for 1..N. A device
+ * cannot be numbered: several devices are named one by one.
+ */
+export function expandTargets(given: string[], count: string | undefined): string[] {
+  const numbered = given.filter((g) => g.includes('{n}'));
+  if (count === undefined) {
+    if (numbered.length) throw new UsageError(`${numbered[0]} holds {n}: add --count N for N image files, or name each TARGET`);
+    return given;
+  }
+  const n = Number(count);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--count ${count} is not a number of cards: use e.g. --count 10`);
+  if (given.length !== 1 || numbered.length !== 1) throw new UsageError("--count numbers one TARGET holding {n}: e.g. pi-prep alpine-sd 'cards/pi-{n}.img' --count 10");
+  return Array.from({ length: n }, (_, i) => given[0]!.replaceAll('{n}', String(i + 1)));
+}
+
+/**
+ * One host name per card: one --hostname per card, or one with `{n}` (1, 2, ... in TARGET order),
+ * or none (each its own pi-worker-xxxx). Two cards with one name are refused before anything.
+ */
+export function cardHostnames(given: string[] | undefined, count: number): string[] {
+  // One card: the last --hostname wins, as it always did for a single-valued option.
+  const list = count === 1 && given?.length ? given.slice(-1) : given ?? [];
+  if (list.length > 1 && list.length !== count) throw new UsageError(`${list.length} --hostname values for ${count} card(s): give one per card, or one pattern such as --hostname 'pi-{n}'`);
+  if (list.length === 1 && count > 1 && !list[0]!.includes('{n}')) {
+    throw new UsageError(`--hostname ${list[0]} would name all ${count} cards the same, and k0s names nodes after it: use a pattern such as --hostname '${list[0]}-{n}', or one --hostname per card`);
+  }
+  const names = batchHostnames(list, count, defaultHostname);
+  for (const h of names) if (!isHostname(h)) throw new UsageError(`--hostname ${h} is not a host name: use letters, digits and dashes, e.g. --hostname pi-worker-1`);
+  const clash = firstClash(names);
+  if (clash) throw new UsageError(`two cards would both be named ${clash} (k0s names nodes after the host name): give each card its own --hostname`);
+  return names;
 }
 
 /** --ssh-key files (read now: a bad one is bad input) or --no-ssh (none); undefined: look for the user's own. */
@@ -168,6 +245,11 @@ async function readPsk(arg: string): Promise<string> {
 }
 
 const WORK_PREFIX = 'pi-prep-sd-';
+
+/** The scratch space: removed whether the run worked or not (it may hold the token). */
+async function removeWork(work: string): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+}
 
 /**
  * A run killed with -9 cannot clean up its scratch directory (0700, but it may hold the token):

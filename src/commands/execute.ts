@@ -9,7 +9,7 @@ import type { Target } from '../targets/target.js';
 import { writableFileArg, type CommonFlags } from './options.js';
 
 /** Run a recipe the way every command does: checklist for dry runs, progress otherwise. */
-export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags, lockKey = target.label): Promise<number> {
+export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags, lockKey = target.label, quietProgress = false): Promise<number> {
   if (flags.logFile) await writableFileArg(flags.logFile, '--log-file');
   const log = logSink(flags);
   const dryRun = Boolean(flags.dryRun);
@@ -19,7 +19,8 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
     if (!dryRun) unlock = lockTarget(lockKey, lockKey);
     const report = await runRecipe(recipe, target, {
       dryRun,
-      renderer: defaultRenderer(dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
+      // quietProgress: runs side by side (alpine-sd's batch) would interleave their live progress; each still prints its summary.
+      renderer: defaultRenderer(quietProgress || dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
       log,
     });
     // The command's name ("rpios --rollback-kernel" is an rpios run).

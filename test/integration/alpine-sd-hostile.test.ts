@@ -109,7 +109,8 @@ describe('pi-prep alpine-sd with hostile tarballs, and killed mid-write', () => 
     const first = await runCli(['alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', tarball, '--size', '600M']);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(partitions(img).length, 2);
-    const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--tarball', tarball, '--size', '600M', '--log-file', log], {
+    // Another host name: the finished card is not this run's card (the same one would be left alone).
+    const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t2', '--tarball', tarball, '--size', '600M', '--log-file', log], {
       stdio: 'ignore',
       // The killed run cannot remove its scratch directory: keep it inside this test's work dir.
       env: { ...process.env, TMPDIR: work },

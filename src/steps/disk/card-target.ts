@@ -1,4 +1,4 @@
-import { constants, open, realpath, lstat, stat } from 'node:fs/promises';
+import { open, realpath, lstat, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { RefusedError, UsageError } from '../../core/errors.js';
 import type { Target } from '../../targets/target.js';
@@ -63,41 +63,18 @@ export async function recheckCard(target: Target, given: string, card: Card, opt
   const changed = (why: string) => new RefusedError(`${given} changed since it was checked (${why}): nothing was written; run again`);
   const l = await lstat(given).catch(() => undefined);
   if (card.kind === 'image' && !card.exists) {
-    // pi-prep created it a moment ago: it must still be that very file, not a link or another file.
-    if (!l?.isFile() || (card.ident !== undefined && `${l.dev}:${l.ino}` !== card.ident)) throw changed('the new image file was replaced');
+    // pi-prep creates it (dd conv=excl oflag=nofollow, never through a link): nothing there yet (a
+    // dry run), or a plain file that stays the one first seen here. Later writes never create it
+    // again (conv=nocreat), so a path emptied meanwhile cannot be refilled by a link.
+    if (!l) return;
+    if (!l.isFile() || (card.ident !== undefined && `${l.dev}:${l.ino}` !== card.ident)) throw changed('the new image file was replaced');
+    card.ident ??= `${l.dev}:${l.ino}`;
     return;
   }
   const now = await resolveCard(target, given, { ...opts, force: true });
   if (now.kind !== card.kind || now.path !== card.path || now.ident !== card.ident) throw changed(`now ${now.path}`);
   if (now.kind === 'device' && now.verdict.mounts.length > 0) {
     throw changed(`mounted again at ${now.verdict.mounts.map((m) => m.mountpoint).join(', ')}: stop the automounter or unmount it`);
-  }
-}
-
-/**
- * Make the image file the size the layout needs, through the descriptor that does it: a new file is
- * created O_EXCL and O_NOFOLLOW (whatever appeared at the path since the checks, a link above all,
- * is refused, never followed or truncated) and its device/inode kept for the re-check; an existing
- * one is opened without following links and must still be the file that was checked.
- */
-export async function prepareImage(card: Card): Promise<void> {
-  if (card.kind !== 'image') return;
-  const changed = (why: string) => new RefusedError(`${card.path} changed since it was checked (${why}): nothing was written; run again`);
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-  const flags = card.exists ? O_WRONLY | O_NOFOLLOW : O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-  const fh = await open(card.path, flags, 0o644).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EEXIST') throw changed('something appeared at the new image path');
-    if (err.code === 'ELOOP') throw changed('it is a symlink now');
-    if (err.code === 'ENOENT') throw changed('it is gone');
-    throw err;
-  });
-  try {
-    const s = await fh.stat();
-    if (card.exists && `${s.dev}:${s.ino}` !== card.ident) throw changed('another file is at that path now');
-    if (s.size < card.bytes) await fh.truncate(card.bytes);
-    card.ident = `${s.dev}:${s.ino}`;
-  } finally {
-    await fh.close();
   }
 }
 

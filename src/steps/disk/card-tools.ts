@@ -9,10 +9,23 @@ import { BOOT_LABEL, DATA_LABEL, SECTOR } from './layout.js';
 /** mtools reads the environment, not argv, for this: image sizes are rarely a multiple of a "track". */
 export const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
 
-/** Zero 1 MiB at `offsetMiB` (the old partition table first of all), flushed before returning. */
-/** Zero one MiB at a byte offset (seek_bytes: a disk's last MiB need not start on a MiB boundary). */
+/**
+ * Zero one MiB at a byte offset (seek_bytes: a disk's last MiB need not start on a MiB boundary),
+ * flushed before returning. Never creates the file and never follows a link: an image replaced
+ * since the re-check fails here instead of being written through.
+ */
 export function zeroArgv(path: string, offsetBytes: number): string[] {
-  return ['dd', 'if=/dev/zero', `of=${path}`, 'bs=1M', 'count=1', `seek=${offsetBytes}`, 'oflag=seek_bytes', 'conv=notrunc,fsync', 'status=none'];
+  return ['dd', 'if=/dev/zero', `of=${path}`, 'bs=1M', 'count=1', `seek=${offsetBytes}`, 'oflag=seek_bytes,nofollow', 'conv=notrunc,nocreat,fsync', 'status=none'];
+}
+
+/**
+ * Make an image file `bytes` long (sparse). A new one is created O_EXCL|O_NOFOLLOW (conv=excl,
+ * oflag=nofollow): whatever appeared at the path since the checks, a link above all, is refused,
+ * never followed or truncated. An existing one is only grown (the layout is never smaller), never
+ * created, never followed.
+ */
+export function imageArgv(path: string, bytes: number, exists: boolean): string[] {
+  return ['dd', 'if=/dev/null', `of=${path}`, 'bs=1', 'count=0', `seek=${bytes}`, 'oflag=nofollow', exists ? 'conv=nocreat' : 'conv=excl', 'status=none'];
 }
 
 export function mkfsVfatArgv(path: string, l: CardLayout): string[] {

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { RefusedError, TaskFailedError, UsageError } from '../../core/errors.js';
+import { RefusedError, UsageError } from '../../core/errors.js';
 import { fatKey, fatNameProblem } from './fat-names.js';
 import { progressReporter } from './progress.js';
 
@@ -22,6 +21,11 @@ export interface TarballContents {
   bytes: number;
   /** Small text files kept in memory (cmdline.txt, config.txt, usercfg.txt). */
   text: Map<string, string>;
+  /**
+   * The uncompressed archive exactly as read and accepted: what `tar -x` is fed on stdin, so the
+   * files extracted are the ones checked here (no second gunzip, no window to swap the file).
+   */
+  raw: Buffer;
 }
 
 const KEEP_TEXT = new Set(['cmdline.txt', 'config.txt', 'usercfg.txt', '.alpine-release']);
@@ -38,12 +42,13 @@ export function safeEntryPath(raw: string, tarball: string): string {
 }
 
 /**
- * Read an alpine-rpi tarball defensively, and (when `dest` is given) write its files under dest.
- * Only regular files and directories are accepted: links, device nodes, FIFOs, absolute paths,
- * "..", names FAT cannot hold and names that differ only in case are refused before anything is
- * written to the card. Each file's SHA-256 is taken as it streams, for the read-back check.
+ * Read an alpine-rpi tarball defensively, writing nothing. Only regular files and directories are
+ * accepted: links, device nodes, FIFOs, absolute paths, "..", names FAT cannot hold and names that
+ * differ only in case are refused before anything is written anywhere. Each file's SHA-256 is taken
+ * as it streams, for the checks and the read-back. (The extraction itself is `tar -x` through the
+ * recorded target, once this read has accepted the tarball.)
  */
-export async function readTarball(tarball: string, dest: string | undefined, log?: (line: string) => void): Promise<TarballContents> {
+export async function readTarball(tarball: string, log?: (line: string) => void): Promise<TarballContents> {
   const total = (await stat(tarball).catch(() => undefined))?.size;
   if (total === undefined) throw new UsageError(`cannot read the tarball ${tarball}: check --tarball`);
   const files: ManifestFile[] = [];
@@ -52,7 +57,6 @@ export async function readTarball(tarball: string, dest: string | undefined, log
   const seen = new Map<string, string>();
   let bytes = 0;
   let failure: Error | undefined;
-  const made = new Set<string>();
 
   const claim = (p: string, kind: string) => {
     const problem = fatNameProblem(p);
@@ -72,13 +76,7 @@ export async function readTarball(tarball: string, dest: string | undefined, log
       if (failure) return entry.resume();
       const p = safeEntryPath(entry.path, tarball);
       if (entry.type === 'Directory') {
-        if (p !== '' && claim(p, 'dir')) {
-          dirs.push(p);
-          if (dest && !made.has(p)) {
-            mkdirSync(join(dest, p), { recursive: true, mode: 0o755 });
-            made.add(p);
-          }
-        }
+        if (p !== '' && claim(p, 'dir')) dirs.push(p);
         return entry.resume();
       }
       if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') {
@@ -93,47 +91,26 @@ export async function readTarball(tarball: string, dest: string | undefined, log
       }
       const hash = createHash('sha256');
       const keep = KEEP_TEXT.has(p) && entry.size < 65536 ? [] as Buffer[] : undefined;
-      // Synchronous writes: the page cache takes them at memory speed, and gunzip runs on
-      // libuv's thread pool meanwhile, so this is as fast as tar -xzf.
-      let fd: number | undefined;
-      if (dest) {
-        const d = posix.dirname(p);
-        if (d !== '.' && !made.has(d)) {
-          mkdirSync(join(dest, d), { recursive: true, mode: 0o755 });
-          made.add(d);
-        }
-        fd = openSync(join(dest, p), 'wx', 0o644);
-      }
       let size = 0;
       entry.on('data', (chunk: Buffer) => {
         hash.update(chunk);
         size += chunk.length;
         keep?.push(chunk);
-        if (fd !== undefined && !failure) {
-          // A throw here would be an uncaught exception (an event handler): keep it as the failure.
-          try {
-            let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off);
-          } catch (err) {
-            failure = diskError(err, dest!, tarball, bytes + size);
-          }
-        }
       });
       entry.on('end', () => {
-        if (fd !== undefined) closeSync(fd);
         files.push({ path: p, size, sha256: hash.digest('hex') });
         bytes += size;
         if (keep) text.set(p, Buffer.concat(keep).toString('utf8'));
       });
     } catch (err) {
-      failure ??= dest ? diskError(err, dest, tarball, bytes) : (err as Error);
+      failure ??= err as Error;
       entry.resume();
     }
   };
 
-  if (dest) await mkdir(dest, { recursive: true, mode: 0o700 });
   const gzipped = await isGzip(tarball);
   const parser = new Parser({ strict: true, onReadEntry: onEntry });
+  const raw: Buffer[] = [];
   const progress = progressReporter('extract', total, log);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -147,7 +124,9 @@ export async function readTarball(tarball: string, dest: string | undefined, log
         if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID') reject(new UsageError(`${tarball} is not a readable tarball (${message}): check --tarball or download it again`));
       });
       parser.on('end', resolve);
-      (gz ? input.pipe(gz) : input).pipe(parser as unknown as NodeJS.WritableStream);
+      const plain = gz ? input.pipe(gz) : input;
+      plain.on('data', (c: Buffer) => raw.push(c));
+      plain.pipe(parser as unknown as NodeJS.WritableStream);
     });
   } catch (err) {
     if (err instanceof UsageError || err instanceof RefusedError) throw err;
@@ -156,19 +135,7 @@ export async function readTarball(tarball: string, dest: string | undefined, log
   if (failure) throw failure;
   if (files.length === 0) throw new UsageError(`${tarball} holds no files: use an alpine-rpi tarball`);
   progress(0, true);
-  return { files, dirs, bytes, text };
-}
-
-/** A full or failing scratch disk while extracting: one line naming the directory, not a raw errno. */
-function diskError(err: unknown, dest: string, tarball: string, written: number): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new TaskFailedError(`no space left in ${dest} while extracting ${tarball} (${written} bytes written): free space there or set TMPDIR to a larger disk; nothing was written to the card`);
-  }
-  if (code && (err as NodeJS.ErrnoException).syscall) {
-    return new TaskFailedError(`cannot write to ${dest} while extracting ${tarball} (${code}): check that directory or set TMPDIR elsewhere; nothing was written to the card`);
-  }
-  return err as Error;
+  return { files, dirs, bytes, text, raw: Buffer.concat(raw) };
 }
 
 async function isGzip(path: string): Promise<boolean> {

@@ -35,19 +35,20 @@ export async function verifyBootFiles(path: string, l: CardLayout, expected: Man
 /** fsck.vfat -n and e2fsck -fn must both find nothing to fix. */
 export async function fsckBoth(ctx: RunContext, path: string, l: CardLayout): Promise<void> {
   const t = ctx.target;
-  const loop = ctx.dryRun ? '' : (await t.run(loopArgv(path, l))).stdout.trim();
+  // A dry run records the attach and gets no device name back: the plan names the loop by its role.
+  const loop = (await t.run(loopArgv(path, l))).stdout.trim();
   const forget = loop ? onInterrupt(() => t.run(['losetup', '--detach', loop]).then(() => undefined)) : () => undefined;
   try {
     const fat = await t.run(['fsck.vfat', '-n', loop || '<read-only loop of the boot partition>'], { allowFailure: true });
     if (fat.exitCode !== 0) throw new TaskFailedError(`fsck.vfat -n found errors on the boot filesystem of ${path}: ${lastLine(fat.stdout)}`);
-    if (!ctx.dryRun) ctx.log(`fsck.vfat: ${lastLine(fat.stdout)}`);
+    if (fat.stdout) ctx.log(`fsck.vfat: ${lastLine(fat.stdout)}`);
   } finally {
     if (loop) await t.run(['losetup', '--detach', loop]);
     forget();
   }
   const ext = await t.run(e2fsckArgv(path, l), { allowFailure: true });
   if (ext.exitCode !== 0) throw new TaskFailedError(`e2fsck -fn found errors on the data filesystem of ${path}: ${lastLine(ext.stdout || ext.stderr)}`);
-  if (!ctx.dryRun) ctx.log(`e2fsck: ${lastLine(ext.stdout)}`);
+  if (ext.stdout) ctx.log(`e2fsck: ${lastLine(ext.stdout)}`);
 }
 
 function lastLine(s: string): string {
