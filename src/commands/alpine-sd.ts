@@ -5,7 +5,10 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { RefusedError, UsageError } from '../core/errors.js';
+import { RefusedError, UsageError, exitCodeFor, oneLine } from '../core/errors.js';
+import { printJson } from '../core/json-output.js';
+import type { RunReport } from '../core/report.js';
+import { RecipeFailed } from '../core/runner.js';
 import { alpineSdRecipe } from '../../recipes/alpine-sd.js';
 import { batchHostnames, firstClash, type CardPlan, type SharedPlan } from '../steps/alpine/card-plan.js';
 import { TarballSource } from '../steps/alpine/card-scratch.js';
@@ -17,7 +20,7 @@ import { isHostname } from '../steps/alpine/apkovl.js';
 import { defaultPublicKeys, readPublicKeys } from '../steps/alpine/ssh-keys.js';
 import { DEFAULT_ALPINE_MIRROR, resolveAlpine } from '../steps/alpine/release.js';
 import { resolveForArch } from '../steps/k0s/join.js';
-import { addSecret } from '../core/redact.js';
+import { addSecret, redact } from '../core/redact.js';
 import { executeRecipe } from './execute.js';
 import { joinOptionsFrom, mirrorArg, targetFrom, type CommonFlags, type JoinFlags } from './options.js';
 
@@ -114,22 +117,57 @@ export async function alpineSdCommand(givenArg: string | string[], flags: Alpine
     join: join_ && k0s ? { token: join_.token, k0s, cacheDir: join_.source.cacheDir } : undefined,
   };
   const source = new TarballSource(shared);
-  const run = (i: number, sideBySide: boolean) => {
+  // Under --json a batch prints one envelope: each card's report (or error), in order.
+  const batch: BatchCard[] | undefined = flags.json && cards.length > 1 ? [] : undefined;
+  const run = async (i: number, sideBySide: boolean) => {
     const card = cards[i]!;
     if (cards.length > 1 && !flags.json && !flags.quiet) process.stderr.write(`pi-prep: card ${i + 1} of ${cards.length}: ${card.card.path} (${card.hostname})\n`);
-    return executeRecipe(alpineSdRecipe({ shared, source, card, given: givens[i]!, cardOptions }), target, flags, card.card.path, sideBySide);
+    const recipe = alpineSdRecipe({ shared, source, card, given: givens[i]!, cardOptions });
+    const entry = { target: card.card.path, hostname: card.hostname };
+    try {
+      return await executeRecipe(recipe, target, flags, {
+        lockKey: card.card.path, quietProgress: sideBySide,
+        ...(batch ? { onReport: (report: RunReport) => void (batch[i] = { ...entry, exitCode: report.ok ? 0 : 1, report }) } : {}),
+      });
+    } catch (err) {
+      if (batch) batch[i] = { ...entry, exitCode: exitCodeFor(err), error: redact(oneLine(err)), ...(err instanceof RecipeFailed ? { report: err.report } : {}) };
+      throw err;
+    }
   };
-  try {
+  const all = async () => {
     // The first card alone: it makes the shared part. Then two at a time, so one card's read-back
     // (hashing on this process) overlaps the next card's writes (mkfs, mcopy: other processes).
     const first = await run(0, false);
     if (first !== 0 || cards.length === 1) return first;
     // A dry run's plans come one after the other, in order.
     return await atMostTwo(cards.length - 1, flags.dryRun ? 1 : 2, (i) => run(i + 1, !flags.dryRun));
+  };
+  try {
+    if (!batch) return await all();
+    const cardsData = () => ({ cards: batch.filter(Boolean) });
+    try {
+      const code = await all();
+      printJson('alpine-sd', code === 0, cardsData());
+      return code;
+    } catch (err) {
+      // The failing card's error is in its entry; the line on stderr says it once more, as always.
+      printJson('alpine-sd', false, cardsData());
+      process.stderr.write(`pi-prep: ${redact(oneLine(err))}\n`);
+      return exitCodeFor(err);
+    }
   } finally {
     await removeWork(work);
     forgetWork();
   }
+}
+
+/** One card of a batch, under --json. Cards a failure kept from starting are not listed. */
+interface BatchCard {
+  target: string;
+  hostname: string;
+  exitCode: number;
+  error?: string;
+  report?: RunReport;
 }
 
 /**

@@ -4,12 +4,23 @@ import { lockTarget } from '../core/target-lock.js';
 import { printJson, type JsonKind } from '../core/json-output.js';
 import { renderMarkdown, summaryLine } from '../core/plan.js';
 import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
+import type { RunReport } from '../core/report.js';
 import type { Recipe } from '../core/task.js';
 import type { Target } from '../targets/target.js';
 import { writableFileArg, type CommonFlags } from './options.js';
 
+export interface ExecuteOptions {
+  /** What the run locks (default: the target's label; alpine-sd: the card's path). */
+  lockKey?: string;
+  /** Runs side by side (alpine-sd's batch) would interleave their live progress; each still prints its summary. */
+  quietProgress?: boolean;
+  /** Under --json, hand the report over instead of printing it (a batch prints one envelope for all). */
+  onReport?: (report: RunReport) => void;
+}
+
 /** Run a recipe the way every command does: checklist for dry runs, progress otherwise. */
-export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags, lockKey = target.label, quietProgress = false): Promise<number> {
+export async function executeRecipe(recipe: Recipe, target: Target, flags: CommonFlags, o: ExecuteOptions = {}): Promise<number> {
+  const lockKey = o.lockKey ?? target.label;
   if (flags.logFile) await writableFileArg(flags.logFile, '--log-file');
   const log = logSink(flags);
   const dryRun = Boolean(flags.dryRun);
@@ -19,12 +30,12 @@ export async function executeRecipe(recipe: Recipe, target: Target, flags: Commo
     if (!dryRun) unlock = lockTarget(lockKey, lockKey);
     const report = await runRecipe(recipe, target, {
       dryRun,
-      // quietProgress: runs side by side (alpine-sd's batch) would interleave their live progress; each still prints its summary.
-      renderer: defaultRenderer(quietProgress || dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
+      renderer: defaultRenderer(Boolean(o.quietProgress) || dryRun || Boolean(flags.json) || Boolean(flags.quiet)),
       log,
     });
     // The command's name ("rpios --rollback-kernel" is an rpios run).
-    if (flags.json) printJson(recipe.name.split(' ')[0] as JsonKind, report.ok, report);
+    if (flags.json && o.onReport) o.onReport(report);
+    else if (flags.json) printJson(recipe.name.split(' ')[0] as JsonKind, report.ok, report);
     else if (flags.quiet) return report.ok ? ExitCode.ok : ExitCode.failed;
     else if (dryRun || flags.verbose) process.stdout.write(renderMarkdown(report));
     // What to do next (boot the card, write the image, how to reach the node) is said without --verbose too.

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { parseEnvelope } from '../helpers/json-contract.js';
 import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { encodeJoinToken } from '../../src/steps/k0s/token.js';
 import { alpineTarball, bootFile, bootFiles, debugfs, e2fsck, fsckVfat, partitions, sha256, sh } from '../helpers/card-inspect.js';
@@ -115,9 +116,16 @@ describe('pi-prep alpine-sd: a finished card is left alone; one build, many card
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'pi-prep-test', small]);
     try {
       const [a, bad, c] = [join(dir, 'a.img'), join(small, 'bad.img'), join(dir, 'c.img')];
-      const r = await runCli(['alpine-sd', a, bad, c, '--tarball', tarball, '--no-ssh', '--size', '600M', '--hostname', 'pi-{n}'], { env: env() });
+      const r = await runCli(['alpine-sd', a, bad, c, '--tarball', tarball, '--no-ssh', '--size', '600M', '--hostname', 'pi-{n}', '--json'], { env: env() });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /^pi-prep: .*mcopy/m);
+      // One envelope for the batch (not one per card): each card's outcome, in order.
+      const doc = parseEnvelope(r.stdout, 'alpine-sd');
+      assert.equal(doc.ok, false);
+      const cards = (doc.data as { cards: { target: string; hostname: string; exitCode: number; error?: string; report?: { ok: boolean } }[] }).cards;
+      assert.deepEqual(cards.map((x) => [x.target, x.hostname, x.exitCode]), [[a, 'pi-1', 0], [bad, 'pi-2', 1], [c, 'pi-3', 0]]);
+      assert.match(cards[1]!.error!, /mcopy/);
+      assert.equal(cards[2]!.report!.ok, true);
       assert.equal(partitions(a).length, 2, 'the first card is finished');
       assert.equal(partitions(c).length, 2, 'the card written beside the failed one is finished');
       assert.match(e2fsck(c, DATA), /k0s-data/);

@@ -6,7 +6,8 @@ import { readTarball, type ManifestFile, type TarballContents } from '../disk/ex
 import type { CardExpectation, CardState } from '../disk/card-state.js';
 import type { CardLayout } from '../disk/layout.js';
 import { formatSize } from '../disk/size.js';
-import { defaultCacheDir, fetchK0s } from '../k0s/release.js';
+import { cacheDir } from '../../core/cache-dir.js';
+import { fetchK0s } from '../k0s/release.js';
 import { fetchAlpine } from './release.js';
 import { DATA_DIR } from './paths.js';
 import { cardOverlay, scratchPaths, sharedBootFiles, type SharedPlan } from './card-plan.js';
@@ -23,7 +24,7 @@ export class TarballSource {
   /** The tarball's path on this machine (a release's is in the cache, downloaded or not). */
   get path(): string {
     const t = this.s.tarball;
-    return t.path ?? join(this.s.join?.cacheDir ?? defaultCacheDir(), 'alpine', t.release.file);
+    return t.path ?? join(this.s.join?.cacheDir ?? cacheDir(), 'alpine', t.release.file);
   }
 
   /** Its contents; undefined while a release is not downloaded (a dry run then plans without them). */
@@ -78,7 +79,7 @@ export function tarballTask(s: SharedPlan, src: TarballSource, layout: CardLayou
       return done(`${c.files.length} files, ${formatSize(c.bytes)}: no links, device nodes or unsafe names`);
     },
     async apply(ctx) {
-      await fetchAlpine(ctx.local, r!, ctx.log, s.join?.cacheDir ?? defaultCacheDir());
+      await fetchAlpine(ctx.local, r!, ctx.log, s.join?.cacheDir ?? cacheDir());
       const c = await src.contents(ctx);
       if (c) ctx.log(`${c.files.length} files, ${formatSize(c.bytes)}: no links, device nodes or unsafe names`);
     },

@@ -127,12 +127,12 @@ export function verifyTask(w: CardWrite): Task {
       return s.right ? done(`read back before any write: ${s.boot.why}; ${s.data.why}`) : todo('what was written must read back as meant');
     },
     async apply(ctx) {
-      await ctx.target.run(['sync', card.path]);
+      const flushed = await ctx.target.run(['sync', card.path]);
       if (card.kind === 'device') await ctx.target.run(['blockdev', '--flushbufs', card.path]);
       const { files } = await w.boot(ctx);
       // Independent reads of the same flushed card: side by side. What this run wrote reads back
-      // only once it was written: a dry run, which writes nothing, has nothing to read back.
-      await Promise.all([ctx.dryRun ? undefined : verifyBootFiles(card.path, l, files, ctx.log), fsckBoth(ctx, card.path, l)]);
+      // only once it was written: a planned write (a dry run) has nothing to read back.
+      await Promise.all([flushed.planned ? undefined : verifyBootFiles(card.path, l, files, ctx.log), fsckBoth(ctx, card.path, l)]);
     },
   };
 }
@@ -144,10 +144,10 @@ export function tableTask(w: CardWrite): Task {
     title: 'Partition table (MBR: p1 FAT32 LBA bootable, p2 Linux), written last',
     check: (ctx) => partCheck(ctx, w, (s) => s.table, 'it is written last, once the rest reads back'),
     async apply(ctx) {
-      await ctx.target.run(sfdiskArgv(card.path, card.kind === 'device'), { input: sfdiskScript(l) });
+      const written = await ctx.target.run(sfdiskArgv(card.path, card.kind === 'device'), { input: sfdiskScript(l) });
       await ctx.target.run(['sync', card.path]);
-      // As in verify: the read-back needs the write.
-      if (ctx.dryRun) return;
+      // As in verify: the read-back needs a write that happened.
+      if (written.planned) return;
       const dump = await ctx.target.run(['sfdisk', '--dump', card.path], { readOnly: true });
       if (JSON.stringify(parseSfdiskDump(dump.stdout)) !== JSON.stringify(expectedPartitions(l))) {
         throw new TaskFailedError(`the partition table on ${card.path} does not read back as written: try another card`);

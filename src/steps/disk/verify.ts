@@ -1,3 +1,4 @@
+import { lastLine } from '../../core/text.js';
 import { onInterrupt } from '../../core/cleanup.js';
 import { TaskFailedError } from '../../core/errors.js';
 import type { RunContext } from '../../core/task.js';
@@ -49,8 +50,4 @@ export async function fsckBoth(ctx: RunContext, path: string, l: CardLayout): Pr
   const ext = await t.run(e2fsckArgv(path, l), { allowFailure: true });
   if (ext.exitCode !== 0) throw new TaskFailedError(`e2fsck -fn found errors on the data filesystem of ${path}: ${lastLine(ext.stdout || ext.stderr)}`);
   if (ext.stdout) ctx.log(`e2fsck: ${lastLine(ext.stdout)}`);
-}
-
-function lastLine(s: string): string {
-  return s.trim().split('\n').pop() ?? '';
 }
