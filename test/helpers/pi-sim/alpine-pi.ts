@@ -576,5 +576,9 @@ export class SimAlpinePi {
     this.hostMounts = [];
     for (const l of this.partLoops) spawnSync('losetup', ['-d', l]);
     this.partLoops = [];
+    // What the node wrote through the card's device (the boot media's write-back) sits in that
+    // device's page cache while anything still holds it (a lazily unmounted partition): flush it,
+    // so tests that read the image file see the card as the node left it.
+    spawnSync('blockdev', ['--flushbufs', this.loop]);
   }
 }
