@@ -5,7 +5,8 @@ import type { Target } from '../../targets/target.js';
 import { e2fsckArgv, expectedPartitions, parseSfdiskDump } from './card-tools.js';
 import type { ManifestFile } from './extract.js';
 import { readFat32, readFatFiles } from './fat-reader.js';
-import { DATA_LABEL, type CardLayout } from './layout.js';
+import { DATA_LABEL } from '../alpine/paths.js';
+import type { CardLayout } from './layout.js';
 
 /** What one part of a card was found to be: right, or why not. */
 export interface Finding {

@@ -1,5 +1,6 @@
 import type { CardLayout } from './layout.js';
-import { BOOT_LABEL, DATA_LABEL, SECTOR } from './layout.js';
+import { DATA_LABEL } from '../alpine/paths.js';
+import { BOOT_LABEL, SECTOR } from './layout.js';
 
 /**
  * The raw tools' command lines, by offset into the card (an image file or a whole block device:

@@ -4,7 +4,8 @@ import { recheckCard, type Card, type CardOptions } from './card-target.js';
 import type { CardState, Finding } from './card-state.js';
 import { MTOOLS_ENV, expectedPartitions, imageArgv, mcopyArgv, mkfsExt4Argv, mkfsVfatArgv, parseSfdiskDump, sfdiskArgv, zeroArgv } from './card-tools.js';
 import type { ManifestFile } from './extract.js';
-import { DATA_LABEL, sfdiskScript, type CardLayout } from './layout.js';
+import { DATA_LABEL } from '../alpine/paths.js';
+import { sfdiskScript, type CardLayout } from './layout.js';
 import { formatSize } from './size.js';
 import { fsckBoth, verifyBootFiles } from './verify.js';
 

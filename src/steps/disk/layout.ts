@@ -7,7 +7,6 @@ export const SECTOR = 512;
 export const ALIGN = 4 * 1024 * 1024;
 export const MIN_DATA = 64 * 1024 * 1024;
 export const BOOT_LABEL = 'ALPINE';
-export { DATA_LABEL } from '../alpine/paths.js';
 
 export interface Part {
   /** Byte offset from the start of the card. */
