@@ -1,9 +1,9 @@
-import type { Recipe, RunContext } from '../src/core/task.js';
-import { CARD_STATUS_FILE, K0S_OPENRC_LOGS } from '../src/steps/alpine/paths.js';
-import { FIRST_BOOT_PACKAGES, scratchPaths, type CardPlan, type SharedPlan } from '../src/steps/alpine/card-plan.js';
+import type { Recipe, RunContext } from '../src/run/task.js';
+import { CARD_STATUS_FILE, K0S_OPENRC_LOGS } from '../src/lib/alpine/paths.js';
+import { FIRST_BOOT_PACKAGES, scratchPaths, type CardPlan, type SharedPlan } from '../src/lib/alpine/card-plan.js';
 import { TarballSource, bootScratchTask, cardBootFiles, dataScratchTask, expectation, overlayTask, tarballTask } from '../src/steps/alpine/card-scratch.js';
-import type { CardOptions } from '../src/steps/disk/card-target.js';
-import { inspectCard } from '../src/steps/disk/card-state.js';
+import type { CardOptions } from '../src/lib/disk/card-target.js';
+import { inspectCard } from '../src/lib/disk/card-state.js';
 import { bootFsTask, dataFsTask, eraseTask, imageFileTask, recheckTask, tableTask, unmountTask, verifyTask, type CardWrite } from '../src/steps/disk/card-write.js';
 
 export interface AlpineSdOptions {

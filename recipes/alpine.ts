@@ -1,9 +1,9 @@
-import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE } from '../src/steps/alpine/paths.js';
-import { done, todo, type Recipe, type Task } from '../src/core/task.js';
+import { ALPINE_K0S_BIN, ALPINE_TOKEN_FILE } from '../src/lib/alpine/paths.js';
+import { done, todo, type Recipe, type Task } from '../src/run/task.js';
 import type { Target } from '../src/targets/target.js';
 import { joinSteps, type Join } from '../src/steps/k0s/join.js';
-import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
-import { layoutProblems, type AlpineLayout } from '../src/steps/alpine/layout.js';
+import { PREPARED_ONLY, serviceNotes } from '../src/lib/k0s/notes.js';
+import { layoutProblems, type AlpineLayout } from '../src/lib/alpine/layout.js';
 import { cgroupModeTask, serviceInRunlevelTask, serviceStartedTask } from '../src/steps/alpine/openrc.js';
 import { apkCacheTask, mediaCmdlineTask } from '../src/steps/alpine/boot-media.js';
 import { apkPackagesTask } from '../src/steps/alpine/apk.js';

@@ -1,8 +1,8 @@
-import type { Recipe } from '../src/core/task.js';
+import type { Recipe } from '../src/run/task.js';
 import type { Target } from '../src/targets/target.js';
 import { workerPreflight } from '../src/steps/preflight.js';
 import { joinTasks, type Join } from '../src/steps/k0s/join.js';
-import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
+import { PREPARED_ONLY, serviceNotes } from '../src/lib/k0s/notes.js';
 
 /**
  * The seed's Ubuntu/amd64 worker: any systemd or OpenRC Linux already fit for k0s.

@@ -1,5 +1,5 @@
 import { TaskFailedError } from '../src/core/errors.js';
-import { done, todo, type Recipe, type Task } from '../src/core/task.js';
+import { done, todo, type Recipe, type Task } from '../src/run/task.js';
 import type { Target } from '../src/targets/target.js';
 import { kernelFlavour } from '../src/targets/probes/board.js';
 import { cmdlineTask } from '../src/steps/cmdline.js';
@@ -8,7 +8,7 @@ import { kernelTasks } from '../src/steps/kernel/tasks.js';
 import { rebootTask, verifyTask } from '../src/steps/kernel/reboot.js';
 import { rollbackTasks } from '../src/steps/kernel/rollback.js';
 import { joinTasks, type Join } from '../src/steps/k0s/join.js';
-import { PREPARED_ONLY, serviceNotes } from '../src/steps/k0s/notes.js';
+import { PREPARED_ONLY, serviceNotes } from '../src/lib/k0s/notes.js';
 
 export interface RpiosOptions {
   kernel: KernelOptions;

@@ -1,6 +1,6 @@
 import { alpineRecipe } from '../../recipes/alpine.js';
 import { UsageError } from '../core/errors.js';
-import { probeAlpine } from '../steps/alpine/layout.js';
+import { probeAlpine } from '../lib/alpine/layout.js';
 import { resolveArtifact } from '../steps/k0s/join.js';
 import { executeRecipe } from './execute.js';
 import { joinOptionsFrom, readyTasks, targetFrom, type CommonFlags, type JoinFlags, type ReadyFlags } from './options.js';

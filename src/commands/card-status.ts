@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
-import { FINISHED_STATES, fatPartitionOffset, readCardStatus, type CardStatus } from '../steps/alpine/card-status.js';
+import { FINISHED_STATES, fatPartitionOffset, readCardStatus, type CardStatus } from '../lib/alpine/card-status.js';
 
 /**
  * `pi-prep check --card TARGET`: what an alpine-sd card's first boot said, read from its boot

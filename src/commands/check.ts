@@ -1,7 +1,7 @@
 import { ExitCode } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
-import { isPi, piReadiness, workerReadiness, type ReadinessItem } from '../steps/readiness.js';
+import { isPi, piReadiness, workerReadiness, type ReadinessItem } from '../lib/readiness.js';
 import { targetFrom, type CommonFlags } from './options.js';
 import { readText } from '../targets/target.js';
 

@@ -1,10 +1,10 @@
 import { ExitCode } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { LocalTarget } from '../targets/local-target.js';
-import { mountTable } from '../steps/disk/mountinfo.js';
-import { listBlockDevices } from '../steps/disk/lsblk.js';
-import { candidateDisks } from '../steps/disk/safety.js';
-import { formatSize } from '../steps/disk/size.js';
+import { mountTable } from '../lib/disk/mountinfo.js';
+import { listBlockDevices } from '../lib/disk/lsblk.js';
+import { candidateDisks } from '../lib/disk/safety.js';
+import { formatSize } from '../lib/disk/size.js';
 
 /** `pi-prep disks`: every disk with the verdict alpine-sd would give it, and why. Changes nothing. */
 export async function disksCommand(flags: { json?: boolean; loop?: boolean }): Promise<number> {

@@ -2,10 +2,10 @@ import { appendFileSync } from 'node:fs';
 import { ExitCode } from '../core/errors.js';
 import { lockTarget } from '../core/target-lock.js';
 import { printJson, type JsonKind } from '../core/json-output.js';
-import { renderMarkdown, summaryLine } from '../core/plan.js';
-import { RecipeFailed, defaultRenderer, runRecipe } from '../core/runner.js';
-import type { RunReport } from '../core/report.js';
-import type { Recipe } from '../core/task.js';
+import { renderMarkdown, summaryLine } from '../run/plan.js';
+import { RecipeFailed, defaultRenderer, runRecipe } from '../run/runner.js';
+import type { RunReport } from '../run/report.js';
+import type { Recipe } from '../run/task.js';
 import type { Target } from '../targets/target.js';
 import { writableFileArg, type CommonFlags } from './options.js';
 

@@ -2,9 +2,9 @@ import { access, constants, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { JoinOptions } from '../steps/k0s/join.js';
-import { readJoinArg } from '../steps/k0s/token.js';
+import { readJoinArg } from '../lib/k0s/token.js';
 import type { Target } from '../targets/target.js';
-import type { Task } from '../core/task.js';
+import type { Task } from '../run/task.js';
 
 /** Flags every acting command shares (src/cli/main.ts `common`). */
 export interface CommonFlags {
@@ -127,7 +127,7 @@ export async function readyTasks(flags: ReadyFlags, joining: boolean, target: Ta
   if (!target.liveServices) throw new UsageError(`--kubeconfig waits for a running node, and ${target.label} only runs k0s once it boots: drop --kubeconfig`);
   const seconds = Number(flags.readyTimeout ?? 300);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--ready-timeout ${flags.readyTimeout} is not a number of seconds: use e.g. --ready-timeout 600`);
-  const { kubeFrom } = await import('../kube/client.js');
+  const { kubeFrom } = await import('../lib/kube/client.js');
   const { nodeReadyTask } = await import('../steps/k0s/node-ready.js');
   return [nodeReadyTask({ kube: await kubeFrom(flags.kubeconfig), seconds, pollSeconds: Math.min(2, seconds / 4) })];
 }

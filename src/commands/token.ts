@@ -3,7 +3,7 @@ import { atomicWrite } from '../core/atomic-write.js';
 import { ExitCode, TaskFailedError, UsageError } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { quoteArgv } from '../core/quote.js';
-import { decodeJoinToken } from '../steps/k0s/token.js';
+import { decodeJoinToken } from '../lib/k0s/token.js';
 import { sshTargetFor } from '../targets/ssh-target.js';
 
 export interface ControllerFlags {

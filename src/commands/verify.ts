@@ -2,8 +2,8 @@ import { onInterrupt, stoppedBy } from '../core/cleanup.js';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { printJson } from '../core/json-output.js';
 import { redact } from '../core/redact.js';
-import { kubeFrom } from '../kube/client.js';
-import { newNamespace, removeNamespace, verifyCluster, type VerifyReport } from '../kube/verify.js';
+import { kubeFrom } from '../lib/kube/client.js';
+import { newNamespace, removeNamespace, verifyCluster, type VerifyReport } from '../lib/kube/verify.js';
 
 export interface VerifyFlags {
   kubeconfig: string;

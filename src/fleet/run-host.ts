@@ -1,7 +1,7 @@
 import { oneLine } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { lineSplitter } from '../core/text.js';
-import { withStdinText } from '../steps/k0s/token.js';
+import { withStdinText } from '../lib/k0s/token.js';
 import { formatAddress } from '../targets/ssh-spec.js';
 import { withSink, writeErr, writeOut } from './host-output.js';
 import type { FleetHost } from './inventory.js';

@@ -1,5 +1,5 @@
-import { done, todo, type Task } from '../core/task.js';
-import { failedRequired, workerReadiness } from './readiness.js';
+import { done, todo, type Task } from '../run/task.js';
+import { failedRequired, workerReadiness } from '../lib/readiness.js';
 
 /**
  * Refuse to go on when a k0s worker requirement fails; name each one and its fix.

@@ -1,4 +1,4 @@
-import type { RunContext } from '../core/task.js';
+import type { RunContext } from '../run/task.js';
 
 /**
  * Stop the run for a reboot, or reboot with --reboot. `then` says what the next run does

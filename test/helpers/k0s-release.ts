@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { k0sStandIn } from './k0s-standin.js';
 import { TestHttpServer } from './http-server.js';
-import { encodeJoinToken } from '../../src/steps/k0s/token.js';
+import { encodeJoinToken } from '../../src/lib/k0s/token.js';
 
 export const TAG = 'v1.34.1+k0s.0';
 

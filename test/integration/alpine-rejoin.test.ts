@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { TAG, sampleWorkerToken } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
-import { encodeJoinToken } from '../../src/steps/k0s/token.js';
+import { encodeJoinToken } from '../../src/lib/k0s/token.js';
 import { SimAlpinePi } from '../helpers/pi-sim/alpine-pi.js';
 import { setupAlpineCard } from '../helpers/pi-sim/alpine-card.js';
 import { simK0sRelease } from '../helpers/pi-sim/release.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { parseEnvelope } from '../helpers/json-contract.js';
 import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
-import { encodeJoinToken } from '../../src/steps/k0s/token.js';
+import { encodeJoinToken } from '../../src/lib/k0s/token.js';
 import { alpineTarball, bootFile, bootFiles, debugfs, e2fsck, fsckVfat, partitions, sha256, sh } from '../helpers/card-inspect.js';
 
 const M = 1024 * 1024;

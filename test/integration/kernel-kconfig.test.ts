@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalTarget } from '../../src/targets/local-target.js';
-import { loadFragments, scriptsConfigArgs } from '../../src/steps/kernel/fragment.js';
+import { loadFragments, scriptsConfigArgs } from '../../src/lib/kernel/fragment.js';
 import { verifyConfig } from '../../src/steps/kernel/config.js';
 import type { KernelState } from '../../src/steps/kernel/plan.js';
 import { parseKernelConfig } from '../../src/targets/probes/kernel-config.js';

@@ -132,7 +132,7 @@ describe('pi-prep linux --root (real chroot, k0s from a local HTTP server)', () 
     const root = workerRoot('amd64');
     roots.push(root);
     const port = await closedPort();
-    const { encodeJoinToken } = await import('../../src/steps/k0s/token.js');
+    const { encodeJoinToken } = await import('../../src/lib/k0s/token.js');
     const f = join(work, 'port.token');
     writeFileSync(f, await encodeJoinToken({ server: `https://127.0.0.1:${port}`, user: 'kubelet-bootstrap', token: 'abcdef.0123456789abcdef' }));
     const common = ['linux', '--root', root, '--join', `@${f}`, '--k0s-mirror', server.url, '--k0s-version', TAG, '--check-server', '--dry-run'];

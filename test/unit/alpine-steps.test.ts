@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { diskOf, layoutProblems, mountAt, parseMounts, parseShellVars, partitionNode, type AlpineLayout } from '../../src/steps/alpine/layout.js';
+import { diskOf, layoutProblems, mountAt, parseMounts, parseShellVars, partitionNode, type AlpineLayout } from '../../src/lib/alpine/layout.js';
 import { parseFreeRegions, pickRegion, parseBlkid } from '../../src/steps/alpine/data-partition.js';
 import { isUnified, setUnifiedMode } from '../../src/steps/alpine/openrc.js';
 import { rebootTask } from '../../src/steps/alpine/reboot.js';
-import type { RunContext } from '../../src/core/task.js';
+import type { RunContext } from '../../src/run/task.js';
 import type { Target } from '../../src/targets/target.js';
 
 describe('alpine layout', () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { kernelLine, removeKernelBlock, selectKernel, selectsKernel } from '../../src/steps/boot-config.js';
+import { kernelLine, removeKernelBlock, selectKernel, selectsKernel } from '../../src/lib/boot-config.js';
 
 const CONFIG = '# comment\ndtparam=audio=on\nauto_initramfs=1\ndtoverlay=vc4-kms-v3d\ndtoverlay=dwc2\ninitramfs initramfs8 followkernel\n[pi4]\nkernel=custom.img\n[cm5]\ndtoverlay=dwc2,dr_mode=host\n[all]\n';
 

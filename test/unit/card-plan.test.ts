@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { batchHostnames, cardOverlay, firstClash, sharedBootFiles, type SharedPlan } from '../../src/steps/alpine/card-plan.js';
+import { batchHostnames, cardOverlay, firstClash, sharedBootFiles, type SharedPlan } from '../../src/lib/alpine/card-plan.js';
 import { cardHostnames, expandTargets } from '../../src/commands/alpine-sd.js';
 import { UsageError } from '../../src/core/errors.js';
-import type { TarballContents } from '../../src/steps/disk/extract.js';
+import type { TarballContents } from '../../src/lib/disk/extract.js';
 
 const plan = (more: Partial<SharedPlan> = {}): SharedPlan => ({
   tarball: { path: '/t.tar.gz' }, alpineMirror: 'https://mirror.example/alpine', sshKeys: ['ssh-ed25519 AAAA me'], work: '/tmp/w', writtenAt: 1_700_000_000, ...more,

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CGROUP_FLAGS, cmdlineProblems, patchCmdline } from '../../src/steps/cmdline.js';
+import { CGROUP_FLAGS, cmdlineProblems, patchCmdline } from '../../src/lib/cmdline.js';
 
 const DISABLE = 'cgroup_disable=memory';
 const param = fc.oneof(

@@ -4,10 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAT32_MIN_CLUSTERS, chooseFat32Geometry } from '../../src/steps/disk/fat32.js';
-import { ALIGN, planLayout, sfdiskScript } from '../../src/steps/disk/layout.js';
-import { parseSize } from '../../src/steps/disk/size.js';
-import { mkfsVfatArgv, parseSfdiskDump, expectedPartitions } from '../../src/steps/disk/card-tools.js';
+import { FAT32_MIN_CLUSTERS, chooseFat32Geometry } from '../../src/lib/disk/fat32.js';
+import { ALIGN, planLayout, sfdiskScript } from '../../src/lib/disk/layout.js';
+import { parseSize } from '../../src/lib/disk/size.js';
+import { mkfsVfatArgv, parseSfdiskDump, expectedPartitions } from '../../src/lib/disk/card-tools.js';
 import { UsageError } from '../../src/core/errors.js';
 
 const M = 1024 * 1024;

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseLsblk, type BlockDevice } from '../../src/steps/disk/lsblk.js';
-import { candidateDisks, diskVerdict } from '../../src/steps/disk/safety.js';
-import { fatNameProblem } from '../../src/steps/disk/fat-names.js';
-import { safeEntryPath } from '../../src/steps/disk/extract.js';
+import { parseLsblk, type BlockDevice } from '../../src/lib/disk/lsblk.js';
+import { candidateDisks, diskVerdict } from '../../src/lib/disk/safety.js';
+import { fatNameProblem } from '../../src/lib/disk/fat-names.js';
+import { safeEntryPath } from '../../src/lib/disk/extract.js';
 import { RefusedError } from '../../src/core/errors.js';
-import { parseMountinfo } from '../../src/steps/disk/mountinfo.js';
+import { parseMountinfo } from '../../src/lib/disk/mountinfo.js';
 
 const dev = (over: Partial<BlockDevice> & { path: string }): BlockDevice => ({
   type: 'disk', size: 32e9, ro: false, rm: false, hotplug: false, tran: null, subsystems: 'block:scsi:usb:pci',

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assetName, assetUrl, normalizeTag, parseSums } from '../../src/steps/k0s/release.js';
+import { assetName, assetUrl, normalizeTag, parseSums } from '../../src/lib/k0s/release.js';
 
 describe('k0s release naming', () => {
   it('tags gain a v; garbage is a usage error', () => {

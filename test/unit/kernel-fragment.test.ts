@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { droppedOptions, loadFragments, missingOptions, parseFragment, scriptsConfigArgs } from '../../src/steps/kernel/fragment.js';
-import { depsFromKconfig, evalExpr, explainDropped } from '../../src/steps/kernel/kconfig-deps.js';
-import { branchFor, buildJobs } from '../../src/steps/kernel/jobs.js';
+import { droppedOptions, loadFragments, missingOptions, parseFragment, scriptsConfigArgs } from '../../src/lib/kernel/fragment.js';
+import { depsFromKconfig, evalExpr, explainDropped } from '../../src/lib/kernel/kconfig-deps.js';
+import { branchFor, buildJobs } from '../../src/lib/kernel/jobs.js';
 import { parseKernelConfig } from '../../src/targets/probes/kernel-config.js';
 
 const GiB = 1024 ** 3;

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderMarkdown, summaryLine } from '../../src/core/plan.js';
+import { renderMarkdown, summaryLine } from '../../src/run/plan.js';
 import { quoteArgv } from '../../src/core/quote.js';
-import { textDiff } from '../../src/core/recording-target.js';
-import type { RunReport } from '../../src/core/report.js';
+import { textDiff } from '../../src/run/recording-target.js';
+import type { RunReport } from '../../src/run/report.js';
 
 describe('plan rendering', () => {
   it('checklist: done with evidence, would-run with exact argv and edits', () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { progressReporter } from '../../src/steps/disk/progress.js';
+import { progressReporter } from '../../src/lib/disk/progress.js';
 
 describe('progress lines', () => {
   it('no line at the first chunk, no ETA before a second of data, then a sane one', (t) => {

@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeJoinToken, encodeJoinToken } from '../../src/steps/k0s/token.js';
+import { decodeJoinToken, encodeJoinToken } from '../../src/lib/k0s/token.js';
 import { clearSecrets, redact, REDACTED } from '../../src/core/redact.js';
-import { renderMarkdown } from '../../src/core/plan.js';
+import { renderMarkdown } from '../../src/run/plan.js';
 import { renderEnvelope } from '../../src/core/json-output.js';
-import { runRecipe } from '../../src/core/runner.js';
+import { runRecipe } from '../../src/run/runner.js';
 import { LocalTarget } from '../../src/targets/local-target.js';
-import type { RunReport } from '../../src/core/report.js';
+import type { RunReport } from '../../src/run/report.js';
 
 const secretArb = fc.tuple(fc.stringMatching(/^[a-z0-9]{6}$/), fc.stringMatching(/^[a-z0-9]{16}$/)).map(([a, b]) => `${a}.${b}`);
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
-import { decodeJoinToken, encodeJoinToken, readJoinArg, readLimited, MAX_TOKEN_BYTES } from '../../src/steps/k0s/token.js';
+import { decodeJoinToken, encodeJoinToken, readJoinArg, readLimited, MAX_TOKEN_BYTES } from '../../src/lib/k0s/token.js';
 import { UsageError } from '../../src/core/errors.js';
 
 const hostArb = fc.oneof(fc.ipV4(), fc.domain());

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { wpaPsk, wpaSupplicantConf } from '../../src/steps/alpine/apkovl.js';
+import { wpaPsk, wpaSupplicantConf } from '../../src/lib/alpine/apkovl.js';
 
 describe('Wi-Fi on the card', () => {
   it('stores the derived PSK, not the passphrase (IEEE 802.11i test vectors)', () => {

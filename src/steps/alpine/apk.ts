@@ -1,11 +1,8 @@
-import { done, todo, type Task } from '../../core/task.js';
+import { done, todo, type Task } from '../../run/task.js';
 import { withMediaRw } from './boot-media.js';
-import type { AlpineLayout } from './layout.js';
+import type { AlpineLayout } from '../../lib/alpine/layout.js';
+import { DISK_PACKAGES, SEED_PACKAGES } from '../../lib/alpine/packages.js';
 
-/** The seed's packages: k0s needs iptables; the GNU tools and curl are what its scripts expect. */
-export const SEED_PACKAGES = ['iptables', 'coreutils', 'findutils', 'curl'] as const;
-/** What the data-partition step runs: busybox has no sfdisk, and its blkid lacks -p/-O. */
-export const DISK_PACKAGES = ['sfdisk', 'blkid', 'e2fsprogs'] as const;
 
 /** `apk info -e` prints the installed ones among its arguments. */
 async function missing(ctx: Parameters<Task['check']>[0], pkgs: readonly string[]): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { cmdlineTask } from '../cmdline.js';
-import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import type { AlpineLayout } from './layout.js';
+import { done, todo, type RunContext, type Task } from '../../run/task.js';
+import type { AlpineLayout } from '../../lib/alpine/layout.js';
 
 /**
  * Diskless Alpine mounts its boot media read-only. Open it for `fn`, and put it back read-only

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { join, posix } from 'node:path';
 import { TaskFailedError } from '../../core/errors.js';
-import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import { readTarball, type ManifestFile, type TarballContents } from '../disk/extract.js';
-import type { CardExpectation, CardState } from '../disk/card-state.js';
-import type { CardLayout } from '../disk/layout.js';
-import { formatSize } from '../disk/size.js';
+import { done, todo, type RunContext, type Task } from '../../run/task.js';
+import { readTarball, type ManifestFile, type TarballContents } from '../../lib/disk/extract.js';
+import type { CardExpectation, CardState } from '../../lib/disk/card-state.js';
+import type { CardLayout } from '../../lib/disk/layout.js';
+import { formatSize } from '../../lib/disk/size.js';
 import { cacheDir } from '../../core/cache-dir.js';
-import { fetchK0s } from '../k0s/release.js';
-import { fetchAlpine } from './release.js';
-import { DATA_DIR } from './paths.js';
-import { cardOverlay, scratchPaths, sharedBootFiles, type SharedPlan } from './card-plan.js';
+import { fetchK0s } from '../../lib/k0s/release.js';
+import { fetchAlpine } from '../../lib/alpine/release.js';
+import { DATA_DIR } from '../../lib/alpine/paths.js';
+import { cardOverlay, scratchPaths, sharedBootFiles, type SharedPlan } from '../../lib/alpine/card-plan.js';
 
 /**
  * The tarball of a run, read once whatever the number of cards: where it is (given, or the cache

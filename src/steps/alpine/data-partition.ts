@@ -1,7 +1,7 @@
 import { RefusedError, TaskFailedError } from '../../core/errors.js';
-import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import { mountAt, parseMounts, partitionNode, type AlpineLayout } from './layout.js';
-import { DATA_DIR, DATA_DIR_SOURCE, DATA_FSTAB, DATA_FSTAB_LINES, DATA_LABEL, DATA_MOUNT, PI_PREP_DIR } from './paths.js';
+import { done, todo, type RunContext, type Task } from '../../run/task.js';
+import { mountAt, parseMounts, partitionNode, type AlpineLayout } from '../../lib/alpine/layout.js';
+import { DATA_DIR, DATA_DIR_SOURCE, DATA_FSTAB, DATA_FSTAB_LINES, DATA_LABEL, DATA_MOUNT, PI_PREP_DIR } from '../../lib/alpine/paths.js';
 import { readText } from '../../targets/target.js';
 
 export { DATA_DIR, DATA_LABEL };

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { done, todo, type Task } from '../../core/task.js';
+import { done, todo, type Task } from '../../run/task.js';
 import { readText } from '../../targets/target.js';
 
 export const PROFILE = '/etc/profile.d/k0s.sh';

@@ -1,4 +1,4 @@
-import { done, todo, type Task } from '../../core/task.js';
+import { done, todo, type Task } from '../../run/task.js';
 import { readText } from '../../targets/target.js';
 
 /** What `lbu include` writes: one `+path` line per included path (alpine-conf lbu.in). */

@@ -1,4 +1,4 @@
-import { done, todo, type Task } from '../../core/task.js';
+import { done, todo, type Task } from '../../run/task.js';
 import { readText } from '../../targets/target.js';
 
 export const RC_CONF = '/etc/rc.conf';

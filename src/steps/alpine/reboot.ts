@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
-import { CGROUP_FLAGS } from '../cmdline.js';
+import { CGROUP_FLAGS } from '../../lib/cmdline.js';
 import { rebootOrStop } from '../reboot.js';
-import { done, todo, type Task } from '../../core/task.js';
+import { done, todo, type Task } from '../../run/task.js';
 import type { DataPartitionState } from './data-partition.js';
 import { readText } from '../../targets/target.js';
 

@@ -1,12 +1,12 @@
 import { TaskFailedError } from '../../core/errors.js';
-import { done, todo, type Check, type RunContext, type Task } from '../../core/task.js';
-import { recheckCard, type Card, type CardOptions } from './card-target.js';
-import type { CardState, Finding } from './card-state.js';
-import { MTOOLS_ENV, expectedPartitions, imageArgv, mcopyArgv, mkfsExt4Argv, mkfsVfatArgv, parseSfdiskDump, sfdiskArgv, zeroArgv } from './card-tools.js';
-import type { ManifestFile } from './extract.js';
-import { DATA_LABEL } from '../alpine/paths.js';
-import { sfdiskScript, type CardLayout } from './layout.js';
-import { formatSize } from './size.js';
+import { done, todo, type Check, type RunContext, type Task } from '../../run/task.js';
+import { recheckCard, type Card, type CardOptions } from '../../lib/disk/card-target.js';
+import type { CardState, Finding } from '../../lib/disk/card-state.js';
+import { MTOOLS_ENV, expectedPartitions, imageArgv, mcopyArgv, mkfsExt4Argv, mkfsVfatArgv, parseSfdiskDump, sfdiskArgv, zeroArgv } from '../../lib/disk/card-tools.js';
+import type { ManifestFile } from '../../lib/disk/extract.js';
+import { DATA_LABEL } from '../../lib/alpine/paths.js';
+import { sfdiskScript, type CardLayout } from '../../lib/disk/layout.js';
+import { formatSize } from '../../lib/disk/size.js';
 import { fsckBoth, verifyBootFiles } from './verify.js';
 
 /**

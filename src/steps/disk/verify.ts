@@ -1,12 +1,12 @@
 import { lastLine } from '../../core/text.js';
 import { onInterrupt } from '../../core/cleanup.js';
 import { TaskFailedError } from '../../core/errors.js';
-import type { RunContext } from '../../core/task.js';
-import { readFat32 } from './fat-reader.js';
-import type { ManifestFile } from './extract.js';
-import type { CardLayout } from './layout.js';
-import { e2fsckArgv, loopArgv } from './card-tools.js';
-import { progressReporter } from './progress.js';
+import type { RunContext } from '../../run/task.js';
+import { readFat32 } from '../../lib/disk/fat-reader.js';
+import type { ManifestFile } from '../../lib/disk/extract.js';
+import type { CardLayout } from '../../lib/disk/layout.js';
+import { e2fsckArgv, loopArgv } from '../../lib/disk/card-tools.js';
+import { progressReporter } from '../../lib/disk/progress.js';
 
 /**
  * Read every file back from the boot filesystem and compare its SHA-256 with what was meant to be

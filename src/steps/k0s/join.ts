@@ -1,11 +1,11 @@
 import { posix } from 'node:path';
 import { connect } from 'node:net';
 import { TaskFailedError, UsageError } from '../../core/errors.js';
-import { done, todo, type RunContext, type Task } from '../../core/task.js';
+import { done, todo, type RunContext, type Task } from '../../run/task.js';
 import { readText, type Target } from '../../targets/target.js';
 import type { K0sArch } from '../../targets/facts.js';
-import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from './release.js';
-import type { JoinToken } from './token.js';
+import { fetchK0s, resolveK0s, type K0sArtifact, type K0sSourceOptions } from '../../lib/k0s/release.js';
+import type { JoinToken } from '../../lib/k0s/token.js';
 
 export const TOKEN_FILE = '/etc/k0s/k0stoken';
 /** One `k0s status` answers in well under a second; one that takes this long is hung. */

@@ -1,7 +1,7 @@
 import { TaskFailedError } from '../../core/errors.js';
-import { done, todo, type RunContext, type Task } from '../../core/task.js';
-import { statusOf, type Kube } from '../../kube/client.js';
-import { describeConditions } from '../../kube/verify.js';
+import { done, todo, type RunContext, type Task } from '../../run/task.js';
+import { statusOf, type Kube } from '../../lib/kube/client.js';
+import { describeConditions } from '../../lib/kube/verify.js';
 
 export interface NodeReadyOptions {
   kube: Kube;

@@ -2,7 +2,7 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CommandError, TaskFailedError } from '../../core/errors.js';
 import { quoteArgv } from '../../core/quote.js';
-import type { RunContext } from '../../core/task.js';
+import type { RunContext } from '../../run/task.js';
 import type { RunResult, Target } from '../../targets/target.js';
 
 /**

@@ -1,10 +1,10 @@
 import { posix } from 'node:path';
 import { TaskFailedError } from '../../core/errors.js';
-import { todo, type Task } from '../../core/task.js';
+import { todo, type Task } from '../../run/task.js';
 import { parseKernelConfig } from '../../targets/probes/kernel-config.js';
 import { readText, type Target } from '../../targets/target.js';
-import { droppedOptions, scriptsConfigArgs, type Fragment } from './fragment.js';
-import { depsFromKconfig, explainDropped } from './kconfig-deps.js';
+import { droppedOptions, scriptsConfigArgs, type Fragment } from '../../lib/kernel/fragment.js';
+import { depsFromKconfig, explainDropped } from '../../lib/kernel/kconfig-deps.js';
 import { make } from './make.js';
 import type { KernelState } from './plan.js';
 

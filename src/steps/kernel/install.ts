@@ -1,9 +1,9 @@
 import { posix } from 'node:path';
 import { TaskFailedError } from '../../core/errors.js';
-import { todo, type Task } from '../../core/task.js';
+import { todo, type Task } from '../../run/task.js';
 import type { Target } from '../../targets/target.js';
 import { make } from './make.js';
-import { MANIFEST, readManifest, writeManifest, type KernelManifest } from './manifest.js';
+import { MANIFEST, readManifest, writeManifest, type KernelManifest } from '../../lib/kernel/manifest.js';
 import type { KernelPlan, KernelState } from './plan.js';
 
 const join = posix.join;

@@ -2,14 +2,14 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { cacheDir } from '../../core/cache-dir.js';
 import { TaskFailedError } from '../../core/errors.js';
-import type { RunContext } from '../../core/task.js';
+import type { RunContext } from '../../run/task.js';
 import { kernelFlavour } from '../../targets/probes/board.js';
 import { readText, type Target } from '../../targets/target.js';
-import { selectsKernel } from '../boot-config.js';
+import { selectsKernel } from '../../lib/boot-config.js';
 import { Builder } from './builder.js';
-import { loadFragments, missingOptions, type Fragment } from './fragment.js';
-import { branchFor, buildJobs } from './jobs.js';
-import { readManifest } from './manifest.js';
+import { loadFragments, missingOptions, type Fragment } from '../../lib/kernel/fragment.js';
+import { branchFor, buildJobs } from '../../lib/kernel/jobs.js';
+import { readManifest } from '../../lib/kernel/manifest.js';
 
 export const DEFAULT_KERNEL_REPO = 'https://github.com/raspberrypi/linux';
 

@@ -1,11 +1,11 @@
 import { TaskFailedError } from '../../core/errors.js';
-import { done, todo, type RunContext, type Task } from '../../core/task.js';
+import { done, todo, type RunContext, type Task } from '../../run/task.js';
 import { isEnabled } from '../../targets/probes/kernel-config.js';
-import { selectsKernel } from '../boot-config.js';
-import { cmdlineProblems } from '../cmdline.js';
+import { selectsKernel } from '../../lib/boot-config.js';
+import { cmdlineProblems } from '../../lib/cmdline.js';
 import { rebootOrStop } from '../reboot.js';
-import { failedRequired, workerReadiness } from '../readiness.js';
-import { readManifest } from './manifest.js';
+import { failedRequired, workerReadiness } from '../../lib/readiness.js';
+import { readManifest } from '../../lib/kernel/manifest.js';
 import type { KernelState } from './plan.js';
 import { readText } from '../../targets/target.js';
 

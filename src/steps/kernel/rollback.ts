@@ -1,7 +1,7 @@
 import { BACKUP_SUFFIX } from '../../core/atomic-write.js';
-import { done, todo, type Task } from '../../core/task.js';
-import { removeKernelBlock } from '../boot-config.js';
-import { MANIFEST, readManifest } from './manifest.js';
+import { done, todo, type Task } from '../../run/task.js';
+import { removeKernelBlock } from '../../lib/boot-config.js';
+import { MANIFEST, readManifest } from '../../lib/kernel/manifest.js';
 import { readText } from '../../targets/target.js';
 
 const nothing = `no pi-prep kernel install recorded in ${MANIFEST}: nothing to roll back`;

@@ -1,10 +1,10 @@
 import { TaskFailedError } from '../../core/errors.js';
-import { done, todo, type Task } from '../../core/task.js';
-import { selectKernel, selectsKernel } from '../boot-config.js';
+import { done, todo, type Task } from '../../run/task.js';
+import { selectKernel, selectsKernel } from '../../lib/boot-config.js';
 import { configTask } from './config.js';
 import { installTask } from './install.js';
 import { make } from './make.js';
-import { readManifest, writeManifest } from './manifest.js';
+import { readManifest, writeManifest } from '../../lib/kernel/manifest.js';
 import type { KernelState } from './plan.js';
 import { hereToolsTask, nodeToolsTask } from './tools.js';
 import { readText } from '../../targets/target.js';

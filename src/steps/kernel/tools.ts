@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { done, todo, type Task } from '../../core/task.js';
+import { done, todo, type Task } from '../../run/task.js';
 import type { Target } from '../../targets/target.js';
 import type { Builder } from './builder.js';
 

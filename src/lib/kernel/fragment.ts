@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../core/errors.js';
 import { isEnabled, type KernelConfig } from '../../targets/probes/kernel-config.js';
 
-/** kernel-configs/ shipped with pi-prep (the package root, from dist/src/steps/kernel). */
+/** kernel-configs/ shipped with pi-prep (the package root, from dist/src/lib/kernel). */
 export const FRAGMENT_DIR = fileURLToPath(new URL('../../../../kernel-configs/', import.meta.url));
 
 /** The options pi-prep asks for, in order; later fragments override earlier ones. */

@@ -1,5 +1,5 @@
-import { quoteArgv } from './quote.js';
-import { redact } from './redact.js';
+import { quoteArgv } from '../core/quote.js';
+import { redact } from '../core/redact.js';
 import type { Action } from './task.js';
 import type { RunReport, TaskReport } from './report.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { SEED_PACKAGES } from './apk.js';
+import { SEED_PACKAGES } from './packages.js';
 import { DATA_FSTAB_LINES } from './paths.js';
 import { BASE_WORLD, apkovlName, overlayEntries, packOverlay } from './apkovl.js';
 import { firstBootEntries } from './first-boot.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type * as K8s from '@kubernetes/client-node';
-import { TaskFailedError, UsageError } from '../core/errors.js';
+import { TaskFailedError, UsageError } from '../../core/errors.js';
 
 /** The API groups pi-prep uses, from one kubeconfig. */
 export interface Kube {

@@ -1,8 +1,8 @@
 import { Listr, ListrLogger, ListrLogLevels } from 'listr2';
 import { RecordingTarget } from './recording-target.js';
-import { PiPrepError, TaskFailedError, exitCodeFor, oneLine } from './errors.js';
+import { PiPrepError, TaskFailedError, exitCodeFor, oneLine } from '../core/errors.js';
 import { describeAction } from './plan.js';
-import { redact } from './redact.js';
+import { redact } from '../core/redact.js';
 import type { Recipe, RunContext } from './task.js';
 import type { RunReport, TaskReport } from './report.js';
 import { LocalTarget } from '../targets/local-target.js';

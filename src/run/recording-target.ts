@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { VerifiedDownload } from './download.js';
+import type { VerifiedDownload } from '../core/download.js';
 import type { Action } from './task.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from '../targets/target.js';
 
