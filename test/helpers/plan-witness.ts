@@ -1,0 +1,200 @@
+import { existsSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnvelope } from './json-contract.js';
+
+/**
+ * Compare a dry run's plan with what the real run on the same starting state did, as witnessed
+ * outside pi-prep's recorder (exec-trace.ts, the node's files) and by the real run's own report.
+ *
+ * The only differences allowed are values a dry run cannot know, each by a named rule:
+ * - PLACEHOLDER: a plan argument written `<...>` (e.g. `<kernelrelease>`, `<read-only loop of the
+ *   boot partition>`) stands for what the run learns on the way; inside an argument it matches any
+ *   text, as a whole argument it matches one or more arguments (a file list read after extraction).
+ * - TEMP: a directory pi-prep makes with mkdtemp (`pi-prep-<name>-XXXXXX`) gets a new random name
+ *   each run; such names compare as `pi-prep-<name>-<tmp>`.
+ * - READ: a command that only reads is not an action, so not in the plan. A witnessed command is a
+ *   read when the dry run made the same command too, any number of times (the dry run's commands ran
+ *   with the filesystem read-only and changed nothing: the read-only tests), e.g. `k0s status`
+ *   asked again after `k0s start`,
+ *   or when it is one of the read-backs a caller names (it reads what this run just wrote or built).
+ * No action is ever dropped: every planned command must be witnessed, in the planned order.
+ */
+
+export interface PlanAction {
+  kind: string;
+  argv?: string[];
+  path?: string;
+  from?: string;
+  mode?: string;
+  bytes?: number;
+  secret?: boolean;
+  url?: string;
+  text?: string;
+  here?: boolean;
+  backup?: boolean;
+  input?: string;
+}
+
+export interface PlanTask {
+  id: string;
+  status: string;
+  actions: PlanAction[];
+}
+
+export interface Report {
+  target: string;
+  ok: boolean;
+  tasks: PlanTask[];
+  notes: string[];
+  stoppedFor?: string;
+}
+
+/** A run's report from its --json stdout: the data of a finished run, or the report a failed one carries. */
+export function reportOf(stdout: string, kind: string): Report {
+  const doc = parseEnvelope(stdout, kind);
+  if ('data' in doc) return doc.data as Report;
+  if (doc.error?.report) return doc.error.report as Report;
+  throw new Error(`no report in ${stdout}`);
+}
+
+/** TEMP: mkdtemp's six random characters. */
+export const TEMP = /(pi-prep-[a-z0-9-]+?-)[A-Za-z0-9]{6}(?=\/|$)/g;
+export const untemp = (s: string) => s.replace(TEMP, '$1<tmp>');
+
+/** Where a witnessed command ran and its argv there. */
+export interface Command {
+  where: 'here' | 'node';
+  argv: string[];
+}
+
+/** Split a line quoteArgv (src/core/quote.ts) made: bare words and '...' with '\'' inside. */
+export function splitQuoted(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    if (line[i] === ' ') {
+      i++;
+      continue;
+    }
+    let w = '';
+    while (i < line.length && line[i] !== ' ') {
+      if (line[i] === "'") {
+        const end = line.indexOf("'", i + 1);
+        w += line.slice(i + 1, end);
+        i = end + 1;
+      } else if (line.startsWith("\\'", i)) {
+        w += "'";
+        i += 2;
+      } else w += line[i++];
+    }
+    out.push(w);
+  }
+  return out;
+}
+
+/**
+ * A traced command as the plan would name it. `chroot ROOT argv` is argv on a root target's node;
+ * `ssh ... -- HOST 'exec env PATH=... argv'` is argv on an SSH node (sudo -n and env stripped).
+ * The SSH target's own file primitives (`sh -c SCRIPT`) and connection control (`ssh -O`) are
+ * how writes and reads travel, compared with the writes instead: undefined for those.
+ */
+export function decode(argv: string[], roots: string[]): Command | undefined {
+  if (argv[0] === 'chroot' && roots.includes(argv[1]!)) return { where: 'node', argv: argv.slice(2) };
+  if (argv[0] === 'ssh') {
+    if (argv.includes('-O')) return undefined;
+    let remote = splitQuoted(argv.at(-1)!);
+    if (remote[0] === 'exec') remote = remote.slice(1);
+    if (remote[0] === 'sudo') remote = remote.slice(remote.indexOf('--') >= 0 ? remote.indexOf('--') + 1 : 2);
+    if (remote[0] !== 'env') return undefined; // sh -c: a file primitive or the facts read
+    remote = remote.slice(1);
+    while (remote[0] && /^[A-Za-z_][A-Za-z0-9_]*=/.test(remote[0])) remote = remote.slice(1);
+    return { where: 'node', argv: remote };
+  }
+  return { where: 'here', argv };
+}
+
+/** PLACEHOLDER and TEMP: does the planned argv stand for the witnessed one? */
+export function sameCommand(planned: string[], seen: string[]): boolean {
+  const p = planned.map(untemp);
+  const s = seen.map(untemp);
+  const match = (i: number, j: number): boolean => {
+    if (i === p.length) return j === s.length;
+    const a = p[i]!;
+    if (/^<[^<>]+>$/.test(a)) {
+      for (let k = j + 1; k <= s.length; k++) if (match(i + 1, k)) return true;
+      return false;
+    }
+    if (j === s.length) return false;
+    const re = new RegExp('^' + a.split(/<[^<>]+>/).map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.+') + '$');
+    return re.test(s[j]!) && match(i + 1, j + 1);
+  };
+  return match(0, 0);
+}
+
+export interface CommandDiff {
+  /** Planned, never witnessed (in the planned order). */
+  missing: string[][];
+  /** Witnessed, neither planned nor a read. */
+  unplanned: string[][];
+}
+
+/**
+ * Walk the witnessed commands in order against the planned ones (`here` kept apart when the node
+ * is not this machine): each is the next planned command, or a READ, or unplanned.
+ */
+export function compareCommands(planned: Command[], seen: Command[], dryRunSeen: Command[], readBack: (argv: string[]) => boolean): CommandDiff {
+  const reads = new Set(dryRunSeen.map((c) => c.argv.map(untemp).join('\0')));
+  const unplanned: string[][] = [];
+  let i = 0;
+  for (const c of seen) {
+    const next = planned[i];
+    if (next && next.where === c.where && sameCommand(next.argv, c.argv)) {
+      i++;
+      continue;
+    }
+    if (!reads.has(c.argv.map(untemp).join('\0')) && !readBack(c.argv)) unplanned.push([c.where, ...c.argv]);
+  }
+  return { missing: planned.slice(i).map((c) => [c.where, ...c.argv]), unplanned };
+}
+
+/** The plan's `run` actions as commands; on a local node every action is here. */
+export function plannedCommands(r: Report, nodeIsHere = false): Command[] {
+  return r.tasks.flatMap((t) => t.actions.filter((a) => a.kind === 'run').map((a) => ({ where: a.here || nodeIsHere ? 'here' as const : 'node' as const, argv: a.argv! })));
+}
+
+/** Every action but the runs, as one comparable line each (TEMP applied): writes, copies, downloads, notes. */
+export function otherActions(r: Report): string[] {
+  return r.tasks.flatMap((t) => t.actions.filter((a) => a.kind !== 'run').map((a) => untemp(JSON.stringify({ task: t.id, ...a }))));
+}
+
+/**
+ * The node's files after the real run, against each planned write: a written or copied file is
+ * there (with its mode when the plan gives one, a write with the planned size), a made directory is
+ * a directory, a removed path is gone; the last action on a path decides. `hostPath` maps a node
+ * path to this machine (undefined: not on a filesystem the test can see).
+ */
+export function unmetWrites(plan: Report, hostPath: (a: PlanAction) => string | undefined): string[] {
+  const last = new Map<string, PlanAction>();
+  for (const t of plan.tasks) for (const a of t.actions) {
+    if (!['write', 'put', 'mkdir', 'chmod', 'remove'].includes(a.kind) || !a.path || /[<*]/.test(a.path)) continue;
+    const p = hostPath(a);
+    if (p) last.set(p, a);
+  }
+  const bad: string[] = [];
+  for (const [p, a] of last) {
+    const s = existsSync(p) ? lstatSync(p) : undefined;
+    const mode = s ? (s.mode & 0o7777).toString(8).padStart(4, '0') : undefined;
+    if (a.kind === 'remove') {
+      if (s) bad.push(`${a.path}: planned removed, still there`);
+      continue;
+    }
+    if (!s) bad.push(`${a.path}: planned (${a.kind}), not there`);
+    else if (a.kind === 'mkdir' && !s.isDirectory()) bad.push(`${a.path}: planned a directory, is not`);
+    else if (a.mode && a.mode !== mode) bad.push(`${a.path}: planned mode ${a.mode}, has ${mode}`);
+    else if (a.kind === 'write' && a.bytes !== undefined && s.size !== a.bytes) bad.push(`${a.path}: planned ${a.bytes} bytes, has ${s.size}`);
+  }
+  return bad;
+}
+
+/** A node path inside a root directory on this machine. */
+export const inRoot = (root: string) => (a: PlanAction) => (a.here ? a.path : join(root, a.path!));
