@@ -7,8 +7,9 @@ import { join } from 'node:path';
  * owner, size, mtime and ctime (nanoseconds) and content hash; a directory's mtime changes when an
  * entry is made or removed in it, even one removed again. A block device is hashed through its
  * node (what a write through the node would change). Atime is left out: reading is allowed.
+ * `statOnly`: files not hashed (a loop device's backing file, hashed through the device instead).
  */
-export function fsState(paths: string[], exclude: string[] = []): string {
+export function fsState(paths: string[], exclude: string[] = [], statOnly: string[] = []): string {
   const lines: string[] = [];
   const walk = (p: string) => {
     if (exclude.includes(p)) return;
@@ -16,7 +17,7 @@ export function fsState(paths: string[], exclude: string[] = []): string {
     const s = lstatSync(p, { bigint: true });
     let what = `${p} ${s.mode.toString(8)} ${s.uid}:${s.gid} ${s.size} m${s.mtimeNs} c${s.ctimeNs}`;
     if (s.isSymbolicLink()) what += ` -> ${readlinkSync(p)}`;
-    else if (s.isFile() || s.isBlockDevice()) what += ` ${hashFile(p)}`;
+    else if ((s.isFile() || s.isBlockDevice()) && !statOnly.includes(p)) what += ` ${hashFile(p)}`;
     lines.push(what);
     if (s.isDirectory()) for (const e of readdirSync(p).sort()) walk(join(p, e));
   };
