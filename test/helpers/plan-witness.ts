@@ -175,9 +175,57 @@ export function plannedCommands(r: Report, nodeIsHere = false): Command[] {
   return r.tasks.flatMap((t) => t.actions.filter((a) => a.kind === 'run').map((a) => ({ where: a.here || nodeIsHere ? 'here' as const : 'node' as const, argv: a.argv! })));
 }
 
-/** Every action but the runs, as one comparable line each (TEMP applied): writes, copies, downloads, notes. */
-export function otherActions(r: Report): string[] {
-  return r.tasks.flatMap((t) => t.actions.filter((a) => a.kind !== 'run').map((a) => untemp(JSON.stringify({ task: t.id, ...a }))));
+/** Every action but the runs, with its task, in order (TEMP applied to every string). */
+export function otherActions(r: Report): (PlanAction & { task: string })[] {
+  return r.tasks.flatMap((t) => t.actions.filter((a) => a.kind !== 'run').map((a) => JSON.parse(untemp(JSON.stringify({ task: t.id, ...a }))) as PlanAction & { task: string }));
+}
+
+/** PLACEHOLDER (`<...>`: any text) and GLOB (`*`: any text within one path component) in a planned string. */
+function body(s: string): string {
+  return s.split(/(<[^<>]+>|\*)/).map((x) => (x === '*' ? '[^/]*' : /^<[^<>]+>$/.test(x) ? '.+' : x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+}
+const like = (planned: string, real: string) => new RegExp(`^${body(planned)}$`).test(real);
+/** The same, or a path under it (a directory copied file by file). */
+const under = (planned: string, real: string) => new RegExp(`^${body(planned.replace(/\/$/, ''))}(/.+)?$`).test(real);
+
+/**
+ * GLOB: a planned copy whose source or destination the dry run cannot list (a `*`, a `<...>`, a
+ * destination directory ending in /) stands for the real run's copies of each file it covers, one
+ * or more, in a row: a source or destination directory covers the paths under it.
+ */
+const many = (a: PlanAction) => a.kind === 'put' && /[*<]|\/$/.test(`${a.from ?? ''} ${a.path ?? ''}`);
+
+function matches(p: PlanAction & { task: string }, r: PlanAction & { task: string }): boolean {
+  if (p.kind !== r.kind || p.task !== r.task) return false;
+  for (const k of new Set([...Object.keys(p), ...Object.keys(r)]) as Set<keyof typeof p>) {
+    const a = p[k];
+    const b = r[k];
+    if (typeof a === 'string' && typeof b === 'string') {
+      if (!(many(p) && (k === 'path' || k === 'from') ? under(a, b) : like(a, b))) return false;
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) return false;
+  }
+  return true;
+}
+
+/** The planned writes, copies, downloads and host steps against the real run's report, in order. */
+export function compareOthers(plan: Report, done: Report): { missing: string[]; unplanned: string[] } {
+  const want = otherActions(plan);
+  const got = otherActions(done);
+  const missing: string[] = [];
+  const unplanned: string[] = [];
+  let j = 0;
+  for (const w of want) {
+    const k = got.findIndex((g, i) => i >= j && matches(w, g));
+    if (k < 0) {
+      missing.push(JSON.stringify(w));
+      continue;
+    }
+    unplanned.push(...got.slice(j, k).map((g) => JSON.stringify(g)));
+    j = k + 1;
+    if (many(w)) while (j < got.length && matches(w, got[j]!)) j++;
+  }
+  unplanned.push(...got.slice(j).map((g) => JSON.stringify(g)));
+  return { missing, unplanned };
 }
 
 /**
@@ -218,3 +266,46 @@ export function unmetWrites(plan: Report, hostPath: (a: PlanAction) => string | 
 
 /** A node path inside a root directory on this machine. */
 export const inRoot = (root: string) => (a: PlanAction) => (a.here ? a.path : join(root, a.path!));
+
+export interface ProofOptions {
+  /** Chroot directories: `chroot ROOT argv` is argv on the node. */
+  roots: string[];
+  /** The node is this machine (its actions are not marked here). */
+  nodeIsHere?: boolean;
+  /** Where a planned write lands on this machine (undefined: not checked by path). */
+  hostPath: (a: PlanAction) => string | undefined;
+  /** READ: more commands that read back what this run wrote or built. */
+  readBack?: (argv: string[]) => boolean;
+}
+
+/** STOP: the tasks a real run reached (up to the one it stopped after for a reboot). */
+export function reached(plan: Report, done: Report): Report {
+  if (!done.stoppedFor) return plan;
+  const last = Math.max(...done.tasks.map((t, i) => (t.status === 'not-reached' ? -1 : i)));
+  return { ...plan, tasks: plan.tasks.slice(0, last + 1) };
+}
+
+/**
+ * Everything in which a real run differs from the dry run's plan on the same starting state, each
+ * as one line: commands against the exec witness (strace) and against the run's own report, the
+ * other actions against the report, the planned writes against the node afterwards.
+ */
+export function planAgainstRun(fullPlan: Report, done: Report, seen: string[][], drySeen: string[][], o: ProofOptions): { problems: string[]; witnessed: string[] } {
+  const plan = reached(fullPlan, done);
+  const asCommands = (cs: string[][]) => cs.map((c) => decode(c, o.roots)).filter((c): c is Command => c !== undefined)
+    .map((c) => (o.nodeIsHere ? { ...c, where: 'here' as const } : c));
+  const planned = plannedCommands(plan, o.nodeIsHere);
+  const problems: string[] = [];
+  const line = (c: string[]) => c.join(' ').slice(0, 240);
+  const diff = compareCommands(planned, asCommands(seen), asCommands(drySeen), o.readBack ?? (() => false));
+  for (const c of diff.missing) problems.push(`planned, not run (strace): ${line(c)}`);
+  for (const c of diff.unplanned) problems.push(`run (strace), not planned: ${line(c)}`);
+  const ran = compareCommands(planned, plannedCommands(done, o.nodeIsHere), [], () => false);
+  for (const c of ran.missing) problems.push(`planned, not in the real run's report: ${line(c)}`);
+  for (const c of ran.unplanned) problems.push(`in the real run's report, not planned: ${line(c)}`);
+  const others = compareOthers(plan, done);
+  for (const w of others.missing) problems.push(`planned, not in the real run's report: ${w.slice(0, 300)}`);
+  for (const g of others.unplanned) problems.push(`in the real run's report, not planned: ${g.slice(0, 300)}`);
+  for (const u of unmetWrites(plan, o.hostPath)) problems.push(`after the real run: ${u}`);
+  return { problems, witnessed: asCommands(seen).map((c) => line([c.where, ...c.argv])) };
+}

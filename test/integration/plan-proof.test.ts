@@ -20,8 +20,7 @@ import { runCliReadOnly } from '../helpers/readonly-ns.js';
 import { runCliTraced, type TracedRun } from '../helpers/exec-trace.js';
 import { fsState, stateDiff } from '../helpers/fs-state.js';
 import {
-  compareCommands, decode, inRoot, otherActions, plannedCommands, reportOf, untemp, unmetWrites,
-  type Command, type PlanAction, type Report,
+  inRoot, planAgainstRun, reportOf, untemp, type PlanAction, type Report,
 } from '../helpers/plan-witness.js';
 
 /**
@@ -163,36 +162,10 @@ function isReadCall(c: string[]): boolean {
   return (c[0] === 'apk' && c[1] === 'info') || (c[0] === 'lbu' && c[1] === 'status') || (c[0] === 'k0s' && c[1] === 'status') || (c[0] === 'systemctl' && ['is-active', 'is-enabled', 'status', 'show'].includes(c[1]!));
 }
 
-/** STOP: the tasks a real run reached (up to the one it stopped after). */
-function reached(plan: Report, done: Report): Report {
-  if (!done.stoppedFor) return plan;
-  const last = Math.max(...done.tasks.map((t, i) => (t.status === 'not-reached' ? -1 : i)));
-  return { ...plan, tasks: plan.tasks.slice(0, last + 1) };
-}
-
 function compare(fullPlan: Report, done: Report, seen: string[][], drySeen: string[][], p: Proof): void {
-  const plan = reached(fullPlan, done);
-  const roots = p.roots();
-  const asCommands = (cs: string[][]) => cs.map((c) => decode(c, roots)).filter((c): c is Command => c !== undefined)
-    .map((c) => (p.nodeIsHere ? { ...c, where: 'here' as const } : c));
-  const planned = plannedCommands(plan, p.nodeIsHere);
-  // Every difference at once (a failing proof says all that differs, for the notes).
-  const problems: string[] = [];
-  const diff = compareCommands(planned, asCommands(seen), asCommands(drySeen), p.readBack ?? (() => false));
-  const line = (c: string[]) => c.join(' ').slice(0, 240);
-  for (const c of diff.missing) problems.push(`planned, not run (strace): ${line(c)}`);
-  for (const c of diff.unplanned) problems.push(`run (strace), not planned: ${line(c)}`);
-  // The real run's own report, a second witness: the same commands (PLACEHOLDER, TEMP), the same other actions.
-  const ran = compareCommands(planned, plannedCommands(done, p.nodeIsHere), [], () => false);
-  for (const c of ran.missing) problems.push(`planned, not in the real run's report: ${line(c)}`);
-  for (const c of ran.unplanned) problems.push(`in the real run's report, not planned: ${line(c)}`);
-  const want = otherActions(plan);
-  const got = otherActions(done);
-  for (const w of want.filter((x) => !got.includes(x))) problems.push(`planned, not in the real run's report: ${w.slice(0, 300)}`);
-  for (const g of got.filter((x) => !want.includes(x))) problems.push(`in the real run's report, not planned: ${g.slice(0, 300)}`);
-  if (want.filter((x) => got.includes(x)).join('\n') !== got.filter((x) => want.includes(x)).join('\n')) problems.push('the writes, copies and downloads come in another order than planned');
-  for (const u of unmetWrites(plan, p.hostPath)) problems.push(`after the real run: ${u}`);
-  assert.deepEqual(problems, [], `the plan against the real run (witnessed: ${JSON.stringify(asCommands(seen).map((c) => line([c.where, ...c.argv])))})`);
+  const { problems, witnessed } = planAgainstRun(fullPlan, done, seen, drySeen, { roots: p.roots(), nodeIsHere: p.nodeIsHere, hostPath: p.hostPath, readBack: p.readBack });
+  // Every difference at once: a failing proof says all that differs.
+  assert.deepEqual(problems, [], `the plan against the real run (witnessed: ${JSON.stringify(witnessed)})`);
 }
 
 describe('issue 13: every recipe\'s dry run is read-only, and its plan is what the real run does', () => {
