@@ -13,12 +13,28 @@ import { CLI, type CliResult } from './cli.js';
 export interface TracedRun extends CliResult {
   /** In the order they were started; argv as the process was exec'd (chroot, ssh included). */
   commands: string[][];
+  /** With `files`: what pi-prep processes themselves changed on this machine's filesystems, in order. */
+  writes: FileWrite[];
 }
 
-export function runCliTraced(args: string[], opts: { env?: Record<string, string> } = {}): Promise<TracedRun> {
+/** One change a pi-prep process made itself (not through a command): the syscall's kind and path. */
+export interface FileWrite {
+  op: 'create' | 'open-write' | 'mkdir' | 'rename-from' | 'rename-to' | 'unlink' | 'rmdir' | 'chmod' | 'symlink' | 'truncate';
+  path: string;
+}
+
+/** The file syscalls that change something; an open only with a writing flag. */
+const FILE_CALLS = 'openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,chmod,fchmodat,symlink,symlinkat,link,linkat,truncate';
+
+/**
+ * `files`: witness pi-prep's own file changes too (every process's file calls stop under strace
+ * then: not for a kernel build, whose compilers open thousands of files).
+ */
+export function runCliTraced(args: string[], opts: { env?: Record<string, string>; files?: boolean } = {}): Promise<TracedRun> {
   const dir = mkdtempSync(join(tmpdir(), 'pi-prep-trace-'));
   const out = join(dir, 'trace');
-  const strace = ['-f', '--seccomp-bpf', '-qq', '-e', 'trace=execve,clone,clone3,fork,vfork', '-e', 'signal=none', '-s', '1000000', '-o', out];
+  const calls = `trace=execve,clone,clone3,fork,vfork${opts.files ? `,${FILE_CALLS}` : ''}`;
+  const strace = ['-f', '--seccomp-bpf', '-qq', '-e', calls, '-e', 'signal=none', '-s', '1000000', '-o', out];
   return new Promise((resolve, reject) => {
     const child = spawn('strace', [...strace, process.execPath, CLI, ...args], {
       env: { ...process.env, XDG_CACHE_HOME: process.env.PI_PREP_TEST_CACHE ?? '/tmp/pi-prep-test-cache', ...opts.env },
@@ -31,7 +47,8 @@ export function runCliTraced(args: string[], opts: { env?: Record<string, string
     child.on('error', reject);
     child.on('close', (code) => {
       try {
-        resolve({ code: code ?? -1, stdout, stderr, commands: commandsOf(readFileSync(out, 'utf8')) });
+        const trace = readFileSync(out, 'utf8');
+        resolve({ code: code ?? -1, stdout, stderr, ...parseTrace(trace) });
       } catch (err) {
         reject(err);
       } finally {
@@ -50,8 +67,9 @@ interface Proc {
   order: number;
 }
 
-/** The commands pi-prep processes started, from strace -f output. */
-export function commandsOf(trace: string): string[][] {
+/** The commands pi-prep processes started and the file changes they made, from strace -f output. */
+export function parseTrace(trace: string): { commands: string[][]; writes: FileWrite[] } {
+  const fileCalls: { pid: number; line: string }[] = [];
   const procs = new Map<number, Proc>();
   const get = (pid: number) => procs.get(pid) ?? (procs.set(pid, { thread: false, execs: [], order: procs.size }), procs.get(pid)!);
   const pending = new Map<number, string>();
@@ -82,17 +100,64 @@ export function commandsOf(trace: string): string[][] {
     if (line.startsWith('execve(') && / = 0$/.test(line)) {
       first ??= pid;
       get(pid).execs.push(execArgv(line));
-    }
+    } else if (/^\w+\(/.test(line) && !line.startsWith('execve(') && / = \d+$/.test(line)) fileCalls.push({ pid, line });
   }
   const owner = (pid: number): number => {
     const p = procs.get(pid);
     return p?.thread && p.parent !== undefined ? owner(p.parent) : pid;
   };
   const isNode = (pid: number) => pid === first || basename(procs.get(pid)?.execs.at(-1)?.[0] ?? '') === basename(process.execPath);
-  return [...procs.entries()]
+  const commands = [...procs.entries()]
     .filter(([pid, p]) => !p.thread && p.parent !== undefined && p.execs.length > 0 && isNode(owner(p.parent)) && !isNode(pid))
     .sort((a, b) => a[1].order - b[1].order)
     .map(([, p]) => p.execs[0]!);
+  // A forked child runs as node until it execs: only calls of processes that are node now count.
+  const writes = fileCalls.filter((c) => isNode(owner(c.pid)) && procs.get(owner(c.pid))?.execs.length).flatMap((c) => fileWrite(c.line));
+  return { commands, writes };
+}
+
+/** What a successful file call changed (nothing for an open that only reads). */
+function fileWrite(line: string): FileWrite[] {
+  const name = /^(\w+)\(/.exec(line)![1]!;
+  const paths = strings(line);
+  const at = (i: number) => paths[i] ?? '?';
+  switch (name) {
+    case 'open':
+    case 'openat': {
+      if (!/O_WRONLY|O_RDWR|O_CREAT|O_TRUNC/.test(line)) return [];
+      const p = at(0);
+      if (p === '/dev/null' || p.startsWith('/dev/pts') || p === '/dev/tty') return [];
+      return [{ op: /O_CREAT/.test(line) ? 'create' : 'open-write', path: p }];
+    }
+    case 'creat': return [{ op: 'create', path: at(0) }];
+    case 'mkdir':
+    case 'mkdirat': return [{ op: 'mkdir', path: at(0) }];
+    case 'rename':
+    case 'renameat':
+    case 'renameat2': return [{ op: 'rename-from', path: at(0) }, { op: 'rename-to', path: at(1) }];
+    case 'unlink':
+    case 'unlinkat': return [{ op: /AT_REMOVEDIR/.test(line) ? 'rmdir' : 'unlink', path: at(0) }];
+    case 'rmdir': return [{ op: 'rmdir', path: at(0) }];
+    case 'chmod':
+    case 'fchmodat': return [{ op: 'chmod', path: at(0) }];
+    case 'symlink':
+    case 'symlinkat':
+    case 'link':
+    case 'linkat': return [{ op: 'symlink', path: at(paths.length - 1) }];
+    case 'truncate': return [{ op: 'truncate', path: at(0) }];
+  }
+  return [];
+}
+
+/** The quoted strings of a syscall line (paths), decoded. */
+function strings(line: string): string[] {
+  const out: string[] = [];
+  for (let i = line.indexOf('"'); i >= 0; i = line.indexOf('"', i + 1)) {
+    const [s, end] = cString(line, i);
+    out.push(s);
+    i = end;
+  }
+  return out;
 }
 
 /** The argv array of one `execve("path", ["a", "b"], ...) = 0` line. */
@@ -102,24 +167,30 @@ function execArgv(line: string): string[] {
   i += 4;
   const argv: string[] = [];
   while (line[i] === '"') {
-    let s = '';
-    i++;
-    while (line[i] !== '"') {
-      if (line[i] === '\\') {
-        const c = line[i + 1]!;
-        const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', v: '\v', f: '\f', '"': '"', '\\': '\\' };
-        if (c in simple) (s += simple[c]), (i += 2);
-        else if (c === 'x') (s += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16))), (i += 4);
-        else {
-          const oct = /^[0-7]{1,3}/.exec(line.slice(i + 1))![0];
-          s += String.fromCharCode(parseInt(oct, 8));
-          i += 1 + oct.length;
-        }
-      } else s += line[i++];
-    }
-    argv.push(Buffer.from(s, 'latin1').toString('utf8'));
-    i++;
+    const [s, end] = cString(line, i);
+    argv.push(s);
+    i = end + 1;
     if (line.startsWith(', ', i)) i += 2;
   }
   return argv;
+}
+
+/** The C string strace printed at `start` (its opening quote): the text and its closing quote's index. */
+function cString(line: string, start: number): [string, number] {
+  let s = '';
+  let i = start + 1;
+  while (i < line.length && line[i] !== '"') {
+    if (line[i] === '\\') {
+      const c = line[i + 1]!;
+      const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', v: '\v', f: '\f', '"': '"', '\\': '\\' };
+      if (c in simple) (s += simple[c]), (i += 2);
+      else if (c === 'x') (s += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16))), (i += 4);
+      else {
+        const oct = /^[0-7]{1,3}/.exec(line.slice(i + 1))?.[0] ?? '';
+        s += oct ? String.fromCharCode(parseInt(oct, 8)) : c;
+        i += 1 + (oct.length || 1);
+      }
+    } else s += line[i++];
+  }
+  return [Buffer.from(s, 'latin1').toString('utf8'), i];
 }

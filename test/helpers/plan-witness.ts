@@ -1,5 +1,6 @@
 import { existsSync, lstatSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import type { FileWrite } from './exec-trace.js';
 import { parseEnvelope } from './json-contract.js';
 
 /**
@@ -267,6 +268,45 @@ export function unmetWrites(plan: Report, hostPath: (a: PlanAction) => string | 
 /** A node path inside a root directory on this machine. */
 export const inRoot = (root: string) => (a: PlanAction) => (a.here ? a.path : join(root, a.path!));
 
+/**
+ * The file changes pi-prep made itself (strace, exec-trace.ts) that no planned action explains,
+ * by these named rules (paths on this machine):
+ * - ATOMIC: a write goes through `.NAME.pi-prep-PID-HEX.tmp` beside NAME, renamed over it
+ *   (src/core/atomic-write.ts); a download through `DEST.PID-HEX.part` (src/core/download.ts).
+ * - BACKUP: a planned write or copy with `backup` keeps `NAME.pi-prep.bak`.
+ * - PARENTS: a planned write may make the missing directories above it.
+ * - GLOB: a planned copy of what the dry run cannot list covers the paths under it.
+ * - TIDY: removing what this same run made (its scratch) changes nothing that was there before.
+ * - BOOKKEEPING: the run's lock (/run/lock/pi-prep/, TMPDIR/pi-prep-locks-UID/), the SSH control
+ *   socket directory (TMPDIR/pi-prep-ssh-*), alpine-sd's work directory itself and its pid file
+ *   (TMPDIR/pi-prep-sd-*, its `pid`): how a run runs, not what it changes.
+ */
+export function unplannedWrites(fullPlan: Report, done: Report, writes: FileWrite[], hostPath: (a: PlanAction) => string | undefined): string[] {
+  const plan = reached(fullPlan, done);
+  const planned: { path: string; a: PlanAction }[] = [];
+  for (const t of plan.tasks) for (const a of t.actions) {
+    if (!['write', 'put', 'mkdir', 'chmod', 'remove', 'download'].includes(a.kind) || !a.path) continue;
+    const p = a.kind === 'download' ? a.path : hostPath(a);
+    if (p) planned.push({ path: untemp(p), a });
+  }
+  const made = new Set<string>();
+  const bad: string[] = [];
+  for (const w of writes) {
+    let p = untemp(w.path);
+    const atomic = /^\.(.+)\.pi-prep-\d+-[0-9a-f]{8}\.tmp$/.exec(basename(p));
+    if (atomic) p = join(dirname(p), atomic[1]!);
+    p = p.replace(/\.\d+-[0-9a-f]{8}\.part$/, '');
+    if (w.op === 'create' || w.op === 'mkdir' || w.op === 'rename-to' || w.op === 'symlink') made.add(p);
+    const ok =
+      planned.some(({ path, a }) => path === p || (a.backup && p === `${path}.pi-prep.bak`) || (many(a) && under(path, p)) || (/[<*]/.test(path) && like(path, p))) ||
+      (w.op === 'mkdir' && planned.some(({ path }) => path.startsWith(p + '/'))) ||
+      ((w.op === 'unlink' || w.op === 'rmdir' || w.op === 'rename-from') && [...made].some((m) => p === m || p.startsWith(m + '/'))) ||
+      /^\/run\/lock\/pi-prep(\/|$)|\/pi-prep-locks-[^/]+(\/|$)|\/pi-prep-ssh-<tmp>(\/|$)|\/pi-prep-sd-<tmp>(\/pid)?$/.test(p);
+    if (!ok) bad.push(`${w.op} ${w.path}`);
+  }
+  return [...new Set(bad)];
+}
+
 export interface ProofOptions {
   /** Chroot directories: `chroot ROOT argv` is argv on the node. */
   roots: string[];
@@ -290,7 +330,7 @@ export function reached(plan: Report, done: Report): Report {
  * as one line: commands against the exec witness (strace) and against the run's own report, the
  * other actions against the report, the planned writes against the node afterwards.
  */
-export function planAgainstRun(fullPlan: Report, done: Report, seen: string[][], drySeen: string[][], o: ProofOptions): { problems: string[]; witnessed: string[] } {
+export function planAgainstRun(fullPlan: Report, done: Report, seen: string[][], drySeen: string[][], o: ProofOptions, writes?: FileWrite[]): { problems: string[]; witnessed: string[] } {
   const plan = reached(fullPlan, done);
   const asCommands = (cs: string[][]) => cs.map((c) => decode(c, o.roots)).filter((c): c is Command => c !== undefined)
     .map((c) => (o.nodeIsHere ? { ...c, where: 'here' as const } : c));
@@ -307,5 +347,6 @@ export function planAgainstRun(fullPlan: Report, done: Report, seen: string[][],
   for (const w of others.missing) problems.push(`planned, not in the real run's report: ${w.slice(0, 300)}`);
   for (const g of others.unplanned) problems.push(`in the real run's report, not planned: ${g.slice(0, 300)}`);
   for (const u of unmetWrites(plan, o.hostPath)) problems.push(`after the real run: ${u}`);
+  for (const w of writes ? unplannedWrites(fullPlan, done, writes, o.hostPath) : []) problems.push(`written by pi-prep itself (strace), not planned: ${w}`);
   return { problems, witnessed: asCommands(seen).map((c) => line([c.where, ...c.argv])) };
 }

@@ -17,10 +17,10 @@ import { TestSshd, makeClientKey, type ClientKey } from '../helpers/sshd.js';
 import { alpineTarball } from '../helpers/card-inspect.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 import { runCliReadOnly } from '../helpers/readonly-ns.js';
-import { runCliTraced, type TracedRun } from '../helpers/exec-trace.js';
+import { runCliTraced, type FileWrite, type TracedRun } from '../helpers/exec-trace.js';
 import { fsState, stateDiff } from '../helpers/fs-state.js';
 import {
-  inRoot, planAgainstRun, reportOf, untemp, type PlanAction, type Report,
+  inRoot, planAgainstRun, reportOf, unplannedWrites, untemp, type PlanAction, type Report,
 } from '../helpers/plan-witness.js';
 
 /**
@@ -149,11 +149,11 @@ function proveRecipe(name: string, p: Proof): void {
     scratch.reset();
     const env = { ...scratch.env, ...p.env?.() };
     const plan = reportOf(dry.stdout, p.kind);
-    const real = await runCliTraced([...p.args(), '--json'], { env });
+    const real = await runCliTraced([...p.args(), '--json'], { env, files: true });
     sayTime(`${name} real run`, t0);
     const done = reportOf(real.stdout, p.kind);
     assert.ok(real.code === 0 || real.code === 1, `real run: exit ${real.code}: ${real.stderr}`);
-    compare(plan, done, real.commands, dry.commands, p);
+    compare(plan, done, real.commands, dry.commands, p, real.writes);
   });
 }
 
@@ -162,8 +162,8 @@ function isReadCall(c: string[]): boolean {
   return (c[0] === 'apk' && c[1] === 'info') || (c[0] === 'lbu' && c[1] === 'status') || (c[0] === 'k0s' && c[1] === 'status') || (c[0] === 'systemctl' && ['is-active', 'is-enabled', 'status', 'show'].includes(c[1]!));
 }
 
-function compare(fullPlan: Report, done: Report, seen: string[][], drySeen: string[][], p: Proof): void {
-  const { problems, witnessed } = planAgainstRun(fullPlan, done, seen, drySeen, { roots: p.roots(), nodeIsHere: p.nodeIsHere, hostPath: p.hostPath, readBack: p.readBack });
+function compare(fullPlan: Report, done: Report, seen: string[][], drySeen: string[][], p: Proof, writes: FileWrite[]): void {
+  const { problems, witnessed } = planAgainstRun(fullPlan, done, seen, drySeen, { roots: p.roots(), nodeIsHere: p.nodeIsHere, hostPath: p.hostPath, readBack: p.readBack }, writes);
   // Every difference at once: a failing proof says all that differs.
   assert.deepEqual(problems, [], `the plan against the real run (witnessed: ${JSON.stringify(witnessed)})`);
 }
@@ -413,20 +413,28 @@ function proveFleet(pis: () => { name: string; root: string; sshd: TestSshd }[],
     assert.ok(dry, 'the dry run of the test before');
     scratch.reset();
     const t0 = Date.now();
-    const real = await runCliTraced([...args(), '--json'], { env: scratch.env });
+    const real = await runCliTraced([...args(), '--json'], { env: scratch.env, files: true });
     sayTime('fleet real run', t0);
     assert.equal(real.code, 1, real.stderr);
     const planned = hosts(dry.stdout);
     const done = hosts(real.stdout);
     assert.deepEqual(done.map((h) => h.exitCode), planned.map((h) => (h.report?.ok === false ? 1 : 0)), 'a blocked plan is a failed run, a feasible one a finished run');
-    for (const [i, p] of pis().entries()) {
-      const port = p.sshd.port;
+    // A blocked host's plan is not run at all: nothing planned, nothing changed (reads only).
+    const feasible = pis().map((_, i) => {
       const plan = planned[i]!.report!;
       const report = done[i]!.report ?? { ...plan, tasks: [] };
-      compare(plan.ok ? plan : { ...plan, tasks: [] }, plan.ok ? report : { ...report, tasks: [] }, real.commands.filter(onPort(port)), dry.commands.filter(onPort(port)), {
-        kind: 'linux', args, dryCode: 1, watched: () => [], roots: () => [], hostPath: inRoot(p.root),
-      });
+      return plan.ok ? { plan, report } : { plan: { ...plan, tasks: [] }, report: { ...report, tasks: [] } };
+    });
+    const problems: string[] = [];
+    for (const [i, p] of pis().entries()) {
+      const port = p.sshd.port;
+      const r = planAgainstRun(feasible[i]!.plan, feasible[i]!.report, real.commands.filter(onPort(port)), dry.commands.filter(onPort(port)), { roots: [], hostPath: inRoot(p.root) });
+      problems.push(...r.problems.map((x) => `${p.name}: ${x}`));
     }
+    // This machine's own file changes (the downloads every host shares) against all the plans together.
+    const all = (k: 'plan' | 'report'): Report => ({ ...feasible[0]![k], tasks: feasible.flatMap((f) => f[k].tasks) });
+    problems.push(...unplannedWrites(all('plan'), all('report'), real.writes, (a) => (a.here ? a.path : undefined)).map((w) => `written by pi-prep itself (strace), not planned: ${w}`));
+    assert.deepEqual(problems, []);
   });
 }
 
