@@ -304,7 +304,19 @@ export function unplannedWrites(fullPlan: Report, done: Report, writes: FileWrit
       /^\/run\/lock\/pi-prep(\/|$)|\/pi-prep-locks-[^/]+(\/|$)|\/pi-prep-ssh-<tmp>(\/|$)|\/pi-prep-sd-<tmp>(\/pid)?$/.test(p);
     if (!ok) bad.push(`${w.op} ${w.path}`);
   }
-  return [...new Set(bad)];
+  // Under a directory it made unplanned, the rest is counted, not listed (an extracted tarball).
+  const out: string[] = [];
+  const under_: Map<string, number> = new Map();
+  for (const b of new Set(bad)) {
+    const path = b.slice(b.indexOf(' ') + 1);
+    const top = [...under_.keys()].find((d) => path.startsWith(d + '/'));
+    if (top) under_.set(top, under_.get(top)! + 1);
+    else {
+      out.push(b);
+      if (b.startsWith('mkdir ')) under_.set(path, 0);
+    }
+  }
+  return out.map((b) => (b.startsWith('mkdir ') && under_.get(b.slice(6)) ? `${b} and ${under_.get(b.slice(6))} changes under it` : b));
 }
 
 export interface ProofOptions {
