@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { buildRoot, osRelease, removeRoot, STANDIN_LOG } from '../helpers/fixture-root.js';
 import { piRoot as debianPiRoot } from '../helpers/pi-root.js';
 import { piRoot } from '../helpers/rpi-fixture.js';
+import { bootRpiOs } from '../helpers/pi-sim/rpios-boot.js';
 import { kernelRepo } from '../helpers/kernel-repo.js';
 import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { simK0sRelease } from '../helpers/pi-sim/release.js';
@@ -210,6 +211,30 @@ describe('issue 13: every recipe\'s dry run is read-only, and its plan is what t
       assert.equal(ro.stdout, out.stdout, 'the same plan inside the read-only namespace');
       sayTime('rpios rebuild dry runs', t0);
     });
+  });
+
+  describe('rpios --root, a kernel that has every option: cmdline, the reboot, then the join', () => {
+    let root: string;
+    before(() => {
+      root = piRoot({ board: 'pi4' });
+      writeFileSync(join(root, STANDIN_LOG), '', { flag: 'a' });
+    });
+    after(() => removeRoot(root));
+    const rpios = (): Proof => ({
+      kind: 'rpios',
+      // A local path that is not there: a run that wrongly decided to rebuild could reach nothing.
+      args: () => ['rpios', '--root', root, ...join_(() => sim), '--kernel-repo', '/nonexistent/raspberrypi-linux'],
+      dryCode: 0,
+      watched: () => [root],
+      witnesses: () => [join(root, STANDIN_LOG)],
+      roots: () => [root],
+      hostPath: (a) => inRoot(root)(a),
+    });
+    proveRecipe('rpios (before the reboot)', rpios());
+    it('rpios: the user reboots the Pi', () => {
+      bootRpiOs(root, 'pi4');
+    });
+    proveRecipe('rpios (after the reboot)', rpios());
   });
 
   describe('alpine-sd onto an image path', () => {
