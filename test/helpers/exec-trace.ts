@@ -34,7 +34,7 @@ export function runCliTraced(args: string[], opts: { env?: Record<string, string
   const dir = mkdtempSync(join(tmpdir(), 'pi-prep-trace-'));
   const out = join(dir, 'trace');
   const calls = `trace=execve,clone,clone3,fork,vfork${opts.files ? `,${FILE_CALLS}` : ''}`;
-  const strace = ['-f', '--seccomp-bpf', '-qq', '-e', calls, '-e', 'signal=none', '-s', '1000000', '-o', out];
+  const strace = ['-f', '--seccomp-bpf', '-q', '-e', calls, '-e', 'signal=none', '-s', '1000000', '-o', out];
   return new Promise((resolve, reject) => {
     const child = spawn('strace', [...strace, process.execPath, CLI, ...args], {
       env: { ...process.env, XDG_CACHE_HOME: process.env.PI_PREP_TEST_CACHE ?? '/tmp/pi-prep-test-cache', ...opts.env },
@@ -59,26 +59,39 @@ export function runCliTraced(args: string[], opts: { env?: Record<string, string
   });
 }
 
+/** One process (or thread) from its fork to its exit: a pid is reused once its process exited. */
 interface Proc {
-  parent?: number;
+  parent?: Proc;
   /** A thread: its forks are its process's. */
   thread: boolean;
   execs: string[][];
-  order: number;
 }
 
 /** The commands pi-prep processes started and the file changes they made, from strace -f output. */
 export function parseTrace(trace: string): { commands: string[][]; writes: FileWrite[] } {
-  const fileCalls: { pid: number; line: string }[] = [];
-  const procs = new Map<number, Proc>();
-  const get = (pid: number) => procs.get(pid) ?? (procs.set(pid, { thread: false, execs: [], order: procs.size }), procs.get(pid)!);
+  const fileCalls: { proc: Proc; line: string }[] = [];
+  // -q (not -qq): strace says `+++ exited with N +++` for each process, so a reused pid (a kernel
+  // build forks tens of thousands) starts a new Proc instead of joining a dead one.
+  const live = new Map<number, Proc>();
+  const all: Proc[] = [];
+  const fresh = (pid: number) => {
+    const p: Proc = { thread: false, execs: [] };
+    all.push(p);
+    live.set(pid, p);
+    return p;
+  };
+  const get = (pid: number) => live.get(pid) ?? fresh(pid);
   const pending = new Map<number, string>();
-  let first: number | undefined;
+  let first: Proc | undefined;
   for (const raw of trace.split('\n')) {
     const m = /^(\d+)\s+(.*)$/.exec(raw);
     if (!m) continue;
     const pid = Number(m[1]);
     let line = m[2]!;
+    if (/^\+\+\+ (exited|killed)/.test(line)) {
+      live.delete(pid);
+      continue;
+    }
     // A call another thread interrupted comes in two parts: put them together.
     if (line.endsWith('<unfinished ...>')) {
       pending.set(pid, line.slice(0, -'<unfinished ...>'.length));
@@ -91,28 +104,26 @@ export function parseTrace(trace: string): { commands: string[][]; writes: FileW
     }
     const clone = /^(clone3?|v?fork)\((.*)\) = (\d+)$/.exec(line);
     if (clone) {
-      const child = get(Number(clone[3]));
-      child.parent = pid;
+      // The child may have been seen first (its lines can come before the parent's return).
+      const known = live.get(Number(clone[3]));
+      const child = known && known.parent === undefined && known !== first ? known : fresh(Number(clone[3]));
+      child.parent = get(pid);
       child.thread = clone[2]!.includes('CLONE_THREAD');
-      child.order = procs.size;
       continue;
     }
     if (line.startsWith('execve(') && / = 0$/.test(line)) {
-      first ??= pid;
-      get(pid).execs.push(execArgv(line));
-    } else if (/^\w+\(/.test(line) && !line.startsWith('execve(') && / = \d+$/.test(line)) fileCalls.push({ pid, line });
+      const p = get(pid);
+      first ??= p;
+      p.execs.push(execArgv(line));
+    } else if (/^\w+\(/.test(line) && !line.startsWith('execve(') && / = \d+$/.test(line)) fileCalls.push({ proc: get(pid), line });
   }
-  const owner = (pid: number): number => {
-    const p = procs.get(pid);
-    return p?.thread && p.parent !== undefined ? owner(p.parent) : pid;
-  };
-  const isNode = (pid: number) => pid === first || basename(procs.get(pid)?.execs.at(-1)?.[0] ?? '') === basename(process.execPath);
-  const commands = [...procs.entries()]
-    .filter(([pid, p]) => !p.thread && p.parent !== undefined && p.execs.length > 0 && isNode(owner(p.parent)) && !isNode(pid))
-    .sort((a, b) => a[1].order - b[1].order)
-    .map(([, p]) => p.execs[0]!);
+  const owner = (p: Proc): Proc => (p.thread && p.parent ? owner(p.parent) : p);
+  const isNode = (p: Proc) => p === first || basename(p.execs.at(-1)?.[0] ?? '') === basename(process.execPath);
+  const commands = all
+    .filter((p) => !p.thread && p.parent && p.execs.length > 0 && isNode(owner(p.parent)) && !isNode(p))
+    .map((p) => p.execs[0]!);
   // A forked child runs as node until it execs: only calls of processes that are node now count.
-  const writes = fileCalls.filter((c) => isNode(owner(c.pid)) && procs.get(owner(c.pid))?.execs.length).flatMap((c) => fileWrite(c.line));
+  const writes = fileCalls.filter((c) => isNode(owner(c.proc)) && owner(c.proc).execs.length).flatMap((c) => fileWrite(c.line));
   return { commands, writes };
 }
 
