@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTrace } from '../helpers/exec-trace.js';
-import { compareCommands, sameCommand, splitQuoted, decode } from '../helpers/plan-witness.js';
+import { compareCommands, compareOthers, sameCommand, splitQuoted, decode, type Report } from '../helpers/plan-witness.js';
 
 // The witnesses of the issue 13 proof (test/integration/plan-proof.test.ts) must not see what was
 // not there nor miss what was: their parsing, on strace lines as strace prints them.
@@ -88,5 +88,30 @@ describe('plan-witness: commands against the plan', () => {
     assert.deepEqual(decode(['ssh', '-p', '22', '--', 'h', line], []), { where: 'node', argv: ['/usr/local/bin/k0s', 'install', 'worker', '--token-file', "/etc/k0s/it's"] });
     assert.equal(decode(['ssh', '--', 'h', "exec sh -c 'cat > \"$1\"' sh /etc/x"], []), undefined);
     assert.equal(decode(['ssh', '-O', 'exit', '--', 'h'], []), undefined);
+  });
+});
+
+describe('plan-witness: writes and copies against the real run\'s report', () => {
+  const report = (...actions: object[]): Report => ({ target: 't', ok: true, notes: [], tasks: [{ id: 'install', status: 'applied', actions: actions as Report['tasks'][0]['actions'] }] });
+  it('GLOB: a planned copy of a directory or pattern covers the per-file copies; a * may match none; the rest must be equal', () => {
+    const plan = report(
+      { kind: 'put', from: '/b/mods/<kernelrelease>', path: '/lib/modules/<kernelrelease>', mode: '0644' },
+      { kind: 'put', from: '/b/overlays/*.dtbo', path: '/boot/overlays/', mode: '0644' },
+      { kind: 'write', path: '/boot/config.txt', bytes: 10 },
+    );
+    const real = report(
+      { kind: 'put', from: '/b/mods/6.1.9/a.ko', path: '/lib/modules/6.1.9/a.ko', mode: '0644' },
+      { kind: 'put', from: '/b/mods/6.1.9/modules.dep', path: '/lib/modules/6.1.9/modules.dep', mode: '0644' },
+      { kind: 'write', path: '/boot/config.txt', bytes: 10 },
+    );
+    assert.deepEqual(compareOthers(plan, real), { missing: [], unplanned: [] });
+    const other = report(
+      { kind: 'put', from: '/b/mods/6.1.9/a.ko', path: '/lib/modules/6.1.9/a.ko' },
+      { kind: 'write', path: '/var/lib/pi-prep/kernel-install.json', bytes: 5 },
+      { kind: 'write', path: '/boot/config.txt', bytes: 10 },
+    );
+    const d = compareOthers(plan, other);
+    assert.equal(d.missing.length, 1, 'the module copy without its mode is not the planned one');
+    assert.equal(d.unplanned.length, 2);
   });
 });
