@@ -61,6 +61,7 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
   // Issue 13 (plan equals run) on this very build: the dry run's plan from the same state, and the
   // real run under the exec witness (helpers/exec-trace.ts), compared by the test after this one.
   let proof: { problems: string[]; witnessed: string[] } | undefined;
+  let rollbackProof: typeof proof;
 
   it('builds, installs as kernel8-k0s.img with backups, and --rollback-kernel restores every byte', async () => {
     const bootBefore = treeHash(join(root, 'boot/firmware'));
@@ -129,8 +130,15 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     assert.match(dry.stdout, /remove \/boot\/firmware\/kernel8-k0s\.img/);
     assert.ok(existsSync(join(boot, 'kernel8-k0s.img')), 'dry run changed nothing');
 
-    const rb = await runCli(args('--rollback-kernel'));
+    // Issue 13: the rollback's plan from this state against the rollback that follows.
+    const rbPlan = await runCliTraced(args('--rollback-kernel', '--dry-run', '--json'));
+    assert.equal(rbPlan.code, 0, rbPlan.stderr);
+    const rb = await runCliTraced(args('--rollback-kernel', '--json'), { files: true });
     assert.equal(rb.code, 0, rb.stderr + rb.stdout);
+    rollbackProof = planAgainstRun(reportOf(rbPlan.stdout, 'rpios'), reportOf(rb.stdout, 'rpios'), rb.commands, rbPlan.commands, {
+      roots: [root],
+      hostPath: (a) => (a.here ? a.path : join(root, a.path!)),
+    }, rb.writes);
     assert.equal(treeHash(boot), bootBefore, 'boot partition byte for byte as before');
     assert.ok(!existsSync(mods), 'modules removed');
     assert.ok(!existsSync(join(root, 'var/lib/pi-prep/kernel-install.json')));
@@ -139,8 +147,9 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     assert.match(twice.stdout, /already done, 0 changed/);
   });
 
-  it('issue 13: the rebuild\'s plan is what the real run did (commands witnessed by strace, copies by the report)', () => {
-    assert.ok(proof, 'the build test built');
-    assert.deepEqual(proof.problems, [], `witnessed: ${JSON.stringify(proof.witnessed)}`);
+  it('issue 13: the rebuild\'s and the rollback\'s plans are what the real runs did (commands witnessed by strace, copies by the report)', () => {
+    assert.ok(proof && rollbackProof, 'the build test built and rolled back');
+    assert.deepEqual([...proof.problems.map((p) => `rebuild: ${p}`), ...rollbackProof.problems.map((p) => `rollback: ${p}`)], [],
+      `witnessed: ${JSON.stringify({ rebuild: proof.witnessed, rollback: rollbackProof.witnessed })}`);
   });
 });
