@@ -34,6 +34,7 @@ export interface PlanAction {
   here?: boolean;
   backup?: boolean;
   input?: string;
+  diff?: string[];
 }
 
 export interface PlanTask {
@@ -204,6 +205,11 @@ function matches(p: PlanAction & { task: string }, r: PlanAction & { task: strin
     const b = r[k];
     if (typeof a === 'string' && typeof b === 'string') {
       if (!(many(p) && (k === 'path' || k === 'from') ? under(a, b) : like(a, b))) return false;
+    } else if (Array.isArray(a) && Array.isArray(b)) {
+      // A write's diff, line by line (PLACEHOLDER inside a line: `"release": "<kernelrelease>"`).
+      if (a.length !== b.length || a.some((x, i) => !like(String(x), String(b[i])))) return false;
+    } else if (k === 'bytes' && p.diff?.some((l) => /<[^<>]+>/.test(l))) {
+      continue; // a placeholder in the text: the real length is the real value's
     } else if (JSON.stringify(a) !== JSON.stringify(b)) return false;
   }
   return true;
@@ -263,7 +269,7 @@ export function unmetWrites(plan: Report, hostPath: (a: PlanAction) => string | 
     if (!s) bad.push(`${a.path}: planned (${a.kind}), not there`);
     else if (a.kind === 'mkdir' && !s.isDirectory()) bad.push(`${a.path}: planned a directory, is not`);
     else if (a.mode && a.mode !== mode) bad.push(`${a.path}: planned mode ${a.mode}, has ${mode}`);
-    else if (a.kind === 'write' && a.bytes !== undefined && s.size !== a.bytes) bad.push(`${a.path}: planned ${a.bytes} bytes, has ${s.size}`);
+    else if (a.kind === 'write' && a.bytes !== undefined && s.size !== a.bytes && !a.diff?.some((l) => /<[^<>]+>/.test(l))) bad.push(`${a.path}: planned ${a.bytes} bytes, has ${s.size}`);
   }
   return bad;
 }
@@ -278,6 +284,7 @@ export const inRoot = (root: string) => (a: PlanAction) => (a.here ? a.path : jo
  *   (src/core/atomic-write.ts); a download through `DEST.PID-HEX.part` (src/core/download.ts).
  * - BACKUP: a planned write or copy with `backup` keeps `NAME.pi-prep.bak`.
  * - PARENTS: a planned write may make the missing directories above it.
+ * - TREE: a planned remove of a directory removes what is under it.
  * - GLOB: a planned copy of what the dry run cannot list covers the paths under it.
  * - TIDY: removing what this same run made (its scratch) changes nothing that was there before.
  * - BOOKKEEPING: the run's lock (/run/lock/pi-prep/, TMPDIR/pi-prep-locks-UID/), the SSH control
@@ -301,7 +308,7 @@ export function unplannedWrites(fullPlan: Report, done: Report, writes: FileWrit
     p = p.replace(/\.\d+-[0-9a-f]{8}\.part$/, '');
     if (w.op === 'create' || w.op === 'mkdir' || w.op === 'rename-to' || w.op === 'symlink') made.add(p);
     const ok =
-      planned.some(({ path, a }) => path === p || (a.backup && p === `${path}.pi-prep.bak`) || (many(a) && under(path, p)) || (/[<*]/.test(path) && like(path, p))) ||
+      planned.some(({ path, a }) => path === p || (a.backup && p === `${path}.pi-prep.bak`) || ((many(a) || a.kind === 'remove') && under(path, p)) || (/[<*]/.test(path) && like(path, p))) ||
       (w.op === 'mkdir' && planned.some(({ path }) => path.startsWith(p + '/'))) ||
       ((w.op === 'unlink' || w.op === 'rmdir' || w.op === 'rename-from') && [...made].some((m) => p === m || p.startsWith(m + '/'))) ||
       /^\/run\/lock\/pi-prep(\/|$)|\/pi-prep-locks-[^/]+(\/|$)|\/pi-prep-ssh-<tmp>(\/|$)|\/pi-prep-sd-<tmp>(\/pid)?$/.test(p);

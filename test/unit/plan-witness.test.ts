@@ -114,4 +114,12 @@ describe('plan-witness: writes and copies against the real run\'s report', () =>
     assert.equal(d.missing.length, 1, 'the module copy without its mode is not the planned one');
     assert.equal(d.unplanned.length, 2);
   });
+
+  it('PLACEHOLDER in a write\'s text: line by line, and then its size is the real value\'s', () => {
+    const plan = report({ kind: 'write', path: '/var/lib/pi-prep/kernel-install.json', bytes: 40, diff: ['+ "release": "<kernelrelease>"'] });
+    const real = report({ kind: 'write', path: '/var/lib/pi-prep/kernel-install.json', bytes: 36, diff: ['+ "release": "6.1.192-k0s"'] });
+    assert.deepEqual(compareOthers(plan, real), { missing: [], unplanned: [] });
+    const wrong = report({ kind: 'write', path: '/var/lib/pi-prep/kernel-install.json', bytes: 36, diff: ['+ "image": "kernel8.img"'] });
+    assert.equal(compareOthers(plan, wrong).missing.length, 1);
+  });
 });
