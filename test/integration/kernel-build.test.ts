@@ -11,6 +11,8 @@ import { TINY_EXTRA, kernelRepo } from '../helpers/kernel-repo.js';
 import { TAG, sampleWorkerToken } from '../helpers/k0s-release.js';
 import type { TestHttpServer } from '../helpers/http-server.js';
 import { bootRpiOs } from '../helpers/pi-sim/rpios-boot.js';
+import { runCliTraced } from '../helpers/exec-trace.js';
+import { planAgainstRun, reportOf } from '../helpers/plan-witness.js';
 import { simK0sRelease } from '../helpers/pi-sim/release.js';
 
 const PATCHED = BOOKWORM_CMDLINE.trimEnd() + ' cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n';
@@ -56,11 +58,26 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     assert.equal(treeHash(root), h);
   });
 
+  // Issue 13 (plan equals run) on this very build: the dry run's plan from the same state, and the
+  // real run under the exec witness (helpers/exec-trace.ts), compared by the test after this one.
+  let proof: { problems: string[]; witnessed: string[] } | undefined;
+  let rollbackProof: typeof proof;
+
   it('builds, installs as kernel8-k0s.img with backups, and --rollback-kernel restores every byte', async () => {
     const bootBefore = treeHash(join(root, 'boot/firmware'));
     const dtbBefore = readFileSync(join(root, 'boot/firmware/bcm2711-rpi-4-b.dtb'));
+    const planned = await runCliTraced([...args(), '--dry-run', '--json']);
+    assert.equal(planned.code, 0, planned.stderr);
+    assert.equal(treeHash(join(root, 'boot/firmware')), bootBefore, 'the dry run changed nothing');
     const t0 = Date.now();
-    const res = await runCli(args('--verbose'));
+    const res = await runCliTraced(args('--json'));
+    // Compared now, while the node is as the build left it (the runs below join and roll back).
+    if (res.code === 0) {
+      proof = planAgainstRun(reportOf(planned.stdout, 'rpios'), reportOf(res.stdout, 'rpios'), res.commands, planned.commands, {
+        roots: [root],
+        hostPath: (a) => (a.here ? a.path : join(root, a.path!)),
+      });
+    }
     const seconds = Math.round((Date.now() - t0) / 1000);
     process.stderr.write(`# kernel build pipeline: ${seconds}s\n`);
     assert.equal(res.code, 0, res.stderr.slice(-3000) + res.stdout.slice(-3000));
@@ -113,13 +130,26 @@ describe('pi-prep rpios --kernel rebuild on a real kernel tree (cross-built, ins
     assert.match(dry.stdout, /remove \/boot\/firmware\/kernel8-k0s\.img/);
     assert.ok(existsSync(join(boot, 'kernel8-k0s.img')), 'dry run changed nothing');
 
-    const rb = await runCli(args('--rollback-kernel'));
+    // Issue 13: the rollback's plan from this state against the rollback that follows.
+    const rbPlan = await runCliTraced(args('--rollback-kernel', '--dry-run', '--json'));
+    assert.equal(rbPlan.code, 0, rbPlan.stderr);
+    const rb = await runCliTraced(args('--rollback-kernel', '--json'), { files: true });
     assert.equal(rb.code, 0, rb.stderr + rb.stdout);
+    rollbackProof = planAgainstRun(reportOf(rbPlan.stdout, 'rpios'), reportOf(rb.stdout, 'rpios'), rb.commands, rbPlan.commands, {
+      roots: [root],
+      hostPath: (a) => (a.here ? a.path : join(root, a.path!)),
+    }, rb.writes);
     assert.equal(treeHash(boot), bootBefore, 'boot partition byte for byte as before');
     assert.ok(!existsSync(mods), 'modules removed');
     assert.ok(!existsSync(join(root, 'var/lib/pi-prep/kernel-install.json')));
     const twice = await runCli(args('--rollback-kernel'));
     assert.equal(twice.code, 0);
     assert.match(twice.stdout, /already done, 0 changed/);
+  });
+
+  it('issue 13: the rebuild\'s and the rollback\'s plans are what the real runs did (commands witnessed by strace, copies by the report)', () => {
+    assert.ok(proof && rollbackProof, 'the build test built and rolled back');
+    assert.deepEqual([...proof.problems.map((p) => `rebuild: ${p}`), ...rollbackProof.problems.map((p) => `rollback: ${p}`)], [],
+      `witnessed: ${JSON.stringify({ rebuild: proof.witnessed, rollback: rollbackProof.witnessed })}`);
   });
 });
