@@ -6,6 +6,7 @@ import { CommandError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { sha256File } from '../steps/download.js';
 import { probeFacts, type Facts } from './facts.js';
+import { boundCommand, TIMED_OUT_EXIT } from './command-bounds.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from './target.js';
 
 /** A target whose files live on this machine's filesystem: the machine itself, or a root directory. */
@@ -30,9 +31,11 @@ export abstract class HostFsTarget implements Target {
       reject: false,
       all: false,
       stripFinalNewline: false,
-      timeout: opts.timeoutMs,
       lines: false,
+      // Its own process group: a hung command is stopped together with what it started.
+      detached: true,
     });
+    const bound = boundCommand(child, opts, true);
     if (opts.onLine) {
       const onLine = opts.onLine;
       for (const stream of [child.stdout, child.stderr]) {
@@ -47,9 +50,10 @@ export abstract class HostFsTarget implements Target {
     }
     const res = await child;
     const result: RunResult = {
-      exitCode: res.exitCode ?? (res.failed ? 127 : 0),
+      exitCode: bound.expired ? TIMED_OUT_EXIT : res.exitCode ?? (res.failed ? 127 : 0),
       stdout: String(res.stdout ?? ''),
       stderr: String(res.stderr ?? ''),
+      ...(bound.expired ? { timedOut: bound.describe() } : {}),
     };
     if (res.failed && res.exitCode === undefined) result.stderr ||= res.shortMessage ?? '';
     if (result.exitCode !== 0 && !opts.allowFailure) throw new CommandError(argv, result);

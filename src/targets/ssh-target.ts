@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { boundCommand, TIMED_OUT_EXIT } from './command-bounds.js';
 import { CommandError, RefusedError, TaskFailedError } from '../core/errors.js';
 import { quoteArgv } from '../core/quote.js';
 import { redact } from '../core/redact.js';
@@ -96,6 +97,7 @@ interface Raw {
   exitCode: number;
   stdout: Buffer;
   stderr: string;
+  timedOut?: string;
 }
 
 /**
@@ -133,7 +135,7 @@ export class SshTarget implements Target {
     if (opts.cwd) cmd = ['sh', '-c', SCRIPTS.cwd, 'sh', opts.cwd, ...cmd];
     const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const raw = await this.exec(['env', `PATH=${PATH}`, ...env, ...cmd], opts);
-    const result = { exitCode: raw.exitCode, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr };
+    const result = { exitCode: raw.exitCode, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr, timedOut: raw.timedOut };
     if (result.exitCode !== 0 && !opts.allowFailure) throw new CommandError(argv, result);
     return result;
   }
@@ -326,12 +328,14 @@ export class SshTarget implements Target {
         ...(opts.inputFile ? { inputFile: opts.inputFile } : { input: opts.input ?? '' }),
         encoding: 'buffer',
         reject: false,
-        timeout: opts.timeoutMs,
         stripFinalNewline: false,
       });
+      // Uploads print nothing while they stream: only keepalives bound them.
+      const bound = opts.inputFile ? undefined : boundCommand(child, opts, false);
       if (opts.onLine) streamLines(child, opts.onLine);
       const res = await child;
       const stderr = Buffer.from(res.stderr ?? []).toString('utf8');
+      if (bound?.expired) return { exitCode: TIMED_OUT_EXIT, stdout: Buffer.alloc(0), stderr: '', timedOut: bound.describe() };
       return {
         exitCode: res.exitCode ?? 255,
         stdout: Buffer.from(res.stdout ?? []),
