@@ -242,8 +242,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv = process.argv): Promise<void> {
-  const { exitOnSignals } = await import('../core/cleanup.js');
-  exitOnSignals();
+  const { exitOnSignals, stoppedMessage, SIGNAL_EXIT } = await import('../core/cleanup.js');
+  exitOnSignals(undefined, async (sig) => {
+    const kind = jsonKind();
+    if (kind) (await import('../core/json-output.js')).printJsonStopped(kind, stoppedMessage(sig), SIGNAL_EXIT[sig]);
+  });
   const program = buildProgram();
   rawArgs = argv.slice(2);
   try {
