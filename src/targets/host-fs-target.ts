@@ -1,7 +1,8 @@
 import { lstat, mkdir, readdir, readFile, chmod, rm, statfs, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
-import { atomicCopy, atomicWrite, backupOnce } from '../core/atomic-write.js';
+import type { FileHandle } from 'node:fs/promises';
+import { atomicCopy, atomicWrite, backupOnce, decideDir, openDir } from '../core/atomic-write.js';
 import { CommandError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { sha256File } from '../steps/download.js';
@@ -21,6 +22,10 @@ export abstract class HostFsTarget implements Target {
   /** The argv that runs a target command here. */
   protected abstract commandFor(argv: readonly string[]): readonly string[];
   protected abstract hostCwd(cwd: string | undefined): Promise<string | undefined>;
+  /** Open a directory a write goes to (src/core/atomic-write.ts: decided once, re-checked by fd). */
+  protected openDir(dir: string): Promise<FileHandle> {
+    return openDir(dir);
+  }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, ...args] = this.commandFor(argv);
@@ -72,15 +77,17 @@ export abstract class HostFsTarget implements Target {
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
     const p = await this.hostPath(path);
     await mkdir(dirname(p), { recursive: true });
-    if (opts.backup) await backupOnce(p);
-    await atomicWrite(p, data, opts.mode);
+    const dir = await decideDir(dirname(p), (d) => this.openDir(d));
+    if (opts.backup) await backupOnce(p, dir);
+    await atomicWrite(p, data, opts.mode, dir);
   }
 
   async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
     const p = await this.hostPath(path);
     await mkdir(dirname(p), { recursive: true });
-    if (opts.backup) await backupOnce(p);
-    await atomicCopy(localPath, p, opts.mode);
+    const dir = await decideDir(dirname(p), (d) => this.openDir(d));
+    if (opts.backup) await backupOnce(p, dir);
+    await atomicCopy(localPath, p, opts.mode, dir);
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {
