@@ -70,8 +70,14 @@ export function boundCommand(child: Child, opts: RunOptions, group: boolean): Bo
   child.stdout?.on('data', activity);
   child.stderr?.on('data', activity);
   // Stopped by a signal to pi-prep, or pi-prep exiting while the command runs: the group goes too.
+  // On a signal pi-prep waits (up to 5 s) until the command is gone and its output closed, which
+  // is when whatever it started and that still holds its output is gone too.
+  const gone = new Promise<void>((r) => child.then(() => r(), () => r()));
   const kill = () => signal('SIGKILL');
-  const forget = onInterrupt(kill);
+  const forget = onInterrupt(async () => {
+    kill();
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000).unref())]);
+  });
   if (group) process.once('exit', kill);
   const settle = () => {
     finished = true;
