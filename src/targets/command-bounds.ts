@@ -78,13 +78,13 @@ export function boundCommand(child: Child, opts: RunOptions, group: boolean): Bo
     kill();
     await Promise.race([gone, new Promise((r) => setTimeout(r, 5000).unref())]);
   });
-  if (group) process.once('exit', kill);
+  if (group) onExit.add(kill);
   const settle = () => {
     finished = true;
     clearTimeout(idle);
     clearTimeout(total);
     forget();
-    process.removeListener('exit', kill);
+    onExit.delete(kill);
     // Members that ignored SIGTERM outlive the leader: the group id is still theirs.
     if (expired) signal('SIGKILL');
   };
@@ -100,6 +100,10 @@ export function boundCommand(child: Child, opts: RunOptions, group: boolean): Bo
     },
   };
 }
+
+/** Groups to kill if pi-prep exits while they run: one 'exit' listener however many run at once. */
+const onExit = new Set<() => void>();
+process.on('exit', () => onExit.forEach((kill) => kill()));
 
 function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
