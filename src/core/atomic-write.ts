@@ -29,8 +29,10 @@ export function openDir(dir: string): Promise<FileHandle> {
 }
 
 export async function decideDir(dir: string, opener: (dir: string) => Promise<FileHandle> = openDir): Promise<DirDecision> {
+  // A missing directory is reported as it is (nothing to compare yet); a link met on the way
+  // under a root is a change since hostPath resolved it.
   const fh = await opener(dir).catch((err: unknown) => {
-    throw changedError(dir, err);
+    throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? err : changedError(dir, err);
   });
   try {
     const s = await fh.stat();
