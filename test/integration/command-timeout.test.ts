@@ -9,6 +9,8 @@ import { until } from '../helpers/until.js';
 import { k0sStandIn } from '../helpers/k0s-standin.js';
 import { TAG, joinWorkspace, kernelConfig, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { LocalTarget } from '../../src/targets/local-target.js';
+import { SshTarget } from '../../src/targets/ssh-target.js';
+import { TestSshd, makeClientKey } from '../helpers/sshd.js';
 import { CommandError } from '../../src/core/errors.js';
 
 const RELEASE = '6.1.0-test';
@@ -111,5 +113,23 @@ describe('every command on the node has a bound: a hung one is stopped with what
     const r = await t.run(chatty, { timeoutMs: 200, idleTimeoutMs: 600_000, allowFailure: true });
     assert.equal(r.exitCode, 124);
     assert.match(r.timedOut ?? '', /did not finish within 200 ms/);
+  });
+
+  it('over SSH the same bound stops the ssh client: one-line error (the silent command on the node is left to the node)', async () => {
+    const sshd = await new TestSshd(makeClientKey()).start();
+    const t = new SshTarget({ host: '127.0.0.1', port: sshd.port, user: 'root', options: sshd.sshOptions() });
+    const pidFile = join(ws.work, 'remote.pid');
+    try {
+      await assert.rejects(t.run(['sh', '-c', `echo $$ > ${pidFile}; exec sleep 2147483647`], { idleTimeoutMs: 1000 }), (err: unknown) => {
+        assert.ok(err instanceof CommandError);
+        assert.equal(err.message, `\`sh -c echo $$ > ${pidFile}; exec sleep 2147483647\` printed nothing for 1 s and was stopped (hung): check that the machine and its network answer, then run again`);
+        return true;
+      });
+    } finally {
+      // What docs/safety.md says: no terminal is allocated, so the node's side may keep running.
+      if (existsSync(pidFile)) try { process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); } catch { /* already gone */ }
+      await t.close();
+      await sshd.stop();
+    }
   });
 });
