@@ -22,9 +22,11 @@ export type Expiry = 'idle' | 'total';
 /** A child as execa returns it: what the bound watches and stops. */
 interface Child {
   pid?: number;
-  stdout?: NodeJS.ReadableStream | null;
-  stderr?: NodeJS.ReadableStream | null;
+  stdout?: (NodeJS.ReadableStream & { destroy?(): void }) | null;
+  stderr?: (NodeJS.ReadableStream & { destroy?(): void }) | null;
   kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: () => void): unknown;
+  exitCode: number | null;
   then: PromiseLike<unknown>['then'];
 }
 
@@ -60,6 +62,14 @@ export function boundCommand(child: Child, opts: RunOptions, group: boolean): Bo
     expired = why;
     signal('SIGTERM');
     setTimeout(() => signal('SIGKILL'), 5000).unref();
+    // Once it is gone, its output is not waited for: someone else may hold it open for good (the
+    // ssh master, which was handed the client's descriptors, while the node's command still runs).
+    const release = () => {
+      child.stdout?.destroy?.();
+      child.stderr?.destroy?.();
+    };
+    if (child.exitCode !== null) release();
+    else child.once('exit', release);
   };
   let idle = setTimeout(() => stop('idle'), idleMs);
   const total = totalMs !== undefined ? setTimeout(() => stop('total'), totalMs) : undefined;
