@@ -253,8 +253,7 @@ export function buildProgram(inv: Invocation = { rawArgs: [] }): Command {
 }
 
 /** Run one pi-prep command line to its exit code (a fleet runs one per host, in this process). */
-export async function runCli(argv: string[]): Promise<number> {
-  const inv: Invocation = { rawArgs: argv.slice(2) };
+export async function runCli(argv: string[], inv: Invocation = { rawArgs: argv.slice(2) }): Promise<number> {
   const program = buildProgram(inv);
   try {
     await program.parseAsync(argv);
@@ -276,9 +275,14 @@ export async function runCli(argv: string[]): Promise<number> {
 }
 
 export async function main(argv = process.argv): Promise<void> {
-  const { exitOnSignals } = await import('../core/cleanup.js');
-  exitOnSignals();
-  process.exitCode = await runCli(argv);
+  const inv: Invocation = { rawArgs: argv.slice(2) };
+  const { exitOnSignals, stoppedMessage, SIGNAL_EXIT } = await import('../core/cleanup.js');
+  // Under --json a signal's outcome is an envelope too, printed after the cleanup.
+  exitOnSignals(undefined, async (sig) => {
+    const kind = jsonKind(inv);
+    if (kind) (await import('../core/json-output.js')).printJsonStopped(kind, stoppedMessage(sig), SIGNAL_EXIT[sig]);
+  });
+  process.exitCode = await runCli(argv, inv);
 }
 
 await main();

@@ -41,14 +41,37 @@ export function stoppedBy(): HandledSignal | undefined {
   return stopping;
 }
 
-export function exitOnSignals(write: (line: string) => void = (l) => process.stderr.write(l)): void {
+/** The one line a signal ends a run with (stderr, and the JSON error's message under --json). */
+export function stoppedMessage(sig: HandledSignal): string {
+  return `stopped by ${sig}: temporary files removed; run the same command again to finish`;
+}
+
+/**
+ * AFTER runs once the cleanup is done, right before the exit (the `--json` envelope: a script
+ * reading stdout sees this outcome too).
+ */
+export function exitOnSignals(
+  write: (line: string) => void = (l) => process.stderr.write(l),
+  after?: (sig: HandledSignal) => Promise<void> | void,
+): void {
+  handlers = { write, after };
+  // Once per process: a fleet worker runs main() once per host, and a second listener for the
+  // same signal would see `stopping` already set and exit before the cleanup.
+  if (installed) return;
+  installed = true;
   for (const sig of Object.keys(SIGNAL_EXIT) as HandledSignal[]) {
     process.on(sig, () => {
       const code = SIGNAL_EXIT[sig];
       if (stopping) process.exit(code);
       stopping = sig;
-      write(`pi-prep: stopped by ${sig}: temporary files removed; run the same command again to finish\n`);
-      void runCleanups().finally(() => process.exit(code));
+      handlers.write(`pi-prep: ${stoppedMessage(sig)}\n`);
+      void runCleanups()
+        .then(() => handlers.after?.(sig))
+        .catch(() => undefined)
+        .finally(() => process.exit(code));
     });
   }
 }
+
+let installed = false;
+let handlers: { write: (line: string) => void; after?: (sig: HandledSignal) => Promise<void> | void } = { write: () => undefined };

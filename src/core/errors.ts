@@ -45,10 +45,15 @@ export class TaskFailedError extends PiPrepError {
 export class CommandError extends PiPrepError {
   constructor(
     readonly argv: readonly string[],
-    readonly result: { exitCode: number; stdout: string; stderr: string },
+    readonly result: { exitCode: number; stdout: string; stderr: string; timedOut?: string },
   ) {
     const detail = lastLine(result.stderr) || lastLine(result.stdout);
-    super(`\`${argv.join(' ')}\` exited ${result.exitCode}${detail ? `: ${detail}` : ''}`, ExitCode.failed);
+    super(
+      result.timedOut
+        ? `\`${argv.join(' ')}\` ${result.timedOut}: check that the machine and its network answer, then run again`
+        : `\`${argv.join(' ')}\` exited ${result.exitCode}${detail ? `: ${detail}` : ''}`,
+      ExitCode.failed,
+    );
   }
 }
 

@@ -39,3 +39,8 @@ export function printJsonError(kind: JsonKind, err: unknown): void {
   const error: JsonError = { message: oneLine(err), exitCode: exitCodeFor(err), ...(report ? { report } : {}) };
   process.stdout.write(renderEnvelope({ kind, version: JSON_FORMAT_VERSION, ok: false, error }));
 }
+
+/** A run stopped by a signal: its line and the conventional code (130, 143, 129). */
+export function printJsonStopped(kind: JsonKind, message: string, exitCode: number): void {
+  process.stdout.write(renderEnvelope({ kind, version: JSON_FORMAT_VERSION, ok: false, error: { message, exitCode } }));
+}

@@ -1,11 +1,13 @@
 import { lstat, mkdir, readdir, readFile, chmod, rm, statfs, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
-import { atomicCopy, atomicWrite, backupOnce } from '../core/atomic-write.js';
+import type { FileHandle } from 'node:fs/promises';
+import { atomicCopy, atomicWrite, backupOnce, decideDir, openDir } from '../core/atomic-write.js';
 import { CommandError } from '../core/errors.js';
 import { streamLines } from '../core/text.js';
 import { sha256File } from '../core/hash.js';
 import { probeFacts, type Facts } from './facts.js';
+import { boundCommand, TIMED_OUT_EXIT } from './command-bounds.js';
 import type { FileInfo, RunOptions, RunResult, Target, WriteOptions } from './target.js';
 
 /** A target whose files live on this machine's filesystem: the machine itself, or a root directory. */
@@ -22,6 +24,10 @@ export abstract class HostFsTarget implements Target {
   /** The argv that runs a target command here. */
   protected abstract commandFor(argv: readonly string[]): readonly string[];
   protected abstract hostCwd(cwd: string | undefined): Promise<string | undefined>;
+  /** Open a directory a write goes to (src/core/atomic-write.ts: decided once, re-checked by fd). */
+  protected openDir(dir: string): Promise<FileHandle> {
+    return openDir(dir);
+  }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, ...args] = this.commandFor(argv);
@@ -32,15 +38,18 @@ export abstract class HostFsTarget implements Target {
       reject: false,
       all: false,
       stripFinalNewline: false,
-      timeout: opts.timeoutMs,
       lines: false,
+      // Its own process group: a hung command is stopped together with what it started.
+      detached: true,
     });
+    const bound = boundCommand(child, opts, true);
     if (opts.onLine) streamLines(child, opts.onLine);
     const res = await child;
     const result: RunResult = {
-      exitCode: res.exitCode ?? (res.failed ? 127 : 0),
+      exitCode: bound.expired ? TIMED_OUT_EXIT : res.exitCode ?? (res.failed ? 127 : 0),
       stdout: String(res.stdout ?? ''),
       stderr: String(res.stderr ?? ''),
+      ...(bound.expired ? { timedOut: bound.describe() } : {}),
     };
     if (res.failed && res.exitCode === undefined) result.stderr ||= res.shortMessage ?? '';
     if (result.exitCode !== 0 && !opts.allowFailure) throw new CommandError(argv, result);
@@ -59,15 +68,17 @@ export abstract class HostFsTarget implements Target {
   async writeFile(path: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
     const p = await this.hostPath(path);
     await mkdir(dirname(p), { recursive: true });
-    if (opts.backup) await backupOnce(p);
-    await atomicWrite(p, data, opts.mode);
+    const dir = await decideDir(dirname(p), (d) => this.openDir(d));
+    if (opts.backup) await backupOnce(p, dir);
+    await atomicWrite(p, data, opts.mode, dir);
   }
 
   async putFile(localPath: string, path: string, opts: WriteOptions = {}): Promise<void> {
     const p = await this.hostPath(path);
     await mkdir(dirname(p), { recursive: true });
-    if (opts.backup) await backupOnce(p);
-    await atomicCopy(localPath, p, opts.mode);
+    const dir = await decideDir(dirname(p), (d) => this.openDir(d));
+    if (opts.backup) await backupOnce(p, dir);
+    await atomicCopy(localPath, p, opts.mode, dir);
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {

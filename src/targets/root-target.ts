@@ -1,4 +1,5 @@
-import { readlink, lstat } from 'node:fs/promises';
+import { readlink, lstat, open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { posix } from 'node:path';
 import { HostFsTarget } from './host-fs-target.js';
 
@@ -49,6 +50,28 @@ export class RootTarget extends HostFsTarget {
       resolved.push(part);
     }
     return posix.join(this.root, ...resolved);
+  }
+
+  /**
+   * A directory under the root, reached from the root one component at a time without following
+   * any link (hostPath has resolved the links already): a link that appears there later is refused,
+   * so a write can never be led outside the root.
+   */
+  protected override async openDir(dir: string): Promise<FileHandle> {
+    const rel = posix.relative(this.root, dir);
+    if (rel.startsWith('..') || posix.isAbsolute(rel)) throw new Error(`pi-prep bug: ${dir} is not under ${this.root}`);
+    let cur = await open(this.root, constants.O_RDONLY | constants.O_DIRECTORY);
+    for (const part of rel.split('/').filter(Boolean)) {
+      try {
+        const next = await open(`/proc/self/fd/${cur.fd}/${part}`, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+        await cur.close();
+        cur = next;
+      } catch (err) {
+        await cur.close();
+        throw err;
+      }
+    }
+    return cur;
   }
 
   protected commandFor(argv: readonly string[]): readonly string[] {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { quoteArgv } from '../core/quote.js';
 import { streamLines } from '../core/text.js';
+import { boundCommand, TIMED_OUT_EXIT } from './command-bounds.js';
 import { Semaphore } from './semaphore.js';
 import { connectError, sshComplaint, sudoError, type Raw } from './ssh-errors.js';
 import { formatAddress, type SshAddress } from './ssh-spec.js';
@@ -149,12 +150,14 @@ export class SshConnection {
         ...(opts.inputFile ? { inputFile: opts.inputFile } : { input: opts.input ?? '' }),
         encoding: 'buffer',
         reject: false,
-        timeout: opts.timeoutMs,
         stripFinalNewline: false,
       });
+      // Uploads print nothing while they stream: only keepalives bound them.
+      const bound = opts.inputFile ? undefined : boundCommand(child, opts, false);
       if (opts.onLine) streamLines(child, opts.onLine);
       const res = await child;
       const stderr = Buffer.from(res.stderr ?? []).toString('utf8');
+      if (bound?.expired) return { exitCode: TIMED_OUT_EXIT, stdout: Buffer.alloc(0), stderr: '', timedOut: bound.describe() };
       return {
         exitCode: res.exitCode ?? 255,
         stdout: Buffer.from(res.stdout ?? []),

@@ -7,6 +7,8 @@ export interface Raw {
   exitCode: number;
   stdout: Buffer;
   stderr: string;
+  /** Set when a bound stopped the command: what the bound was. */
+  timedOut?: string;
 }
 
 /** What ssh itself (not the remote command) says when it fails with 255. */

@@ -40,7 +40,7 @@ export class SshTarget implements Target {
     if (opts.cwd) cmd = ['sh', '-c', SCRIPTS.cwd, 'sh', opts.cwd, ...cmd];
     const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const raw = await this.conn.exec(['env', `PATH=${REMOTE_PATH}`, ...env, ...cmd], opts);
-    const result = { exitCode: raw.exitCode, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr };
+    const result = { exitCode: raw.exitCode, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr, timedOut: raw.timedOut };
     if (result.exitCode !== 0 && !opts.allowFailure) throw new CommandError(argv, result);
     return result;
   }

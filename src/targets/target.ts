@@ -13,7 +13,14 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** The command only reads: dry-run executes it too. */
   readOnly?: boolean;
+  /** A total bound, for commands that must not outlive a wait (`k0s status`). None by default. */
   timeoutMs?: number;
+  /**
+   * No output for this long = hung: the command and what it started are stopped. Every command
+   * has one (src/targets/command-bounds.ts, 10 min by default); set a longer one for a command
+   * known to be quiet for long.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface RunResult {
@@ -22,6 +29,8 @@ export interface RunResult {
   stderr: string;
   /** Only recorded, not run (a dry run): what the command would make does not exist. */
   planned?: true;
+  /** Set when a bound stopped the command (exit code 124): what the bound was. */
+  timedOut?: string;
 }
 
 export interface FileInfo {

@@ -1,14 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { REPO, alpineTarball } from '../helpers/card-inspect.js';
 import { runCli } from '../helpers/cli.js';
 import { TAG, joinWorkspace, type JoinWorkspace } from '../helpers/k0s-release.js';
 import { piRoot } from '../helpers/rpi-fixture.js';
 import { removeRoot } from '../helpers/fixture-root.js';
+import { copySources } from '../helpers/source-copy.js';
 
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
 // Dependencies come from the npm cache `npm ci` filled; the registry only if the cache lacks one.
@@ -30,12 +31,7 @@ describe('the npm package, packed, installed with npm install -g, run from elsew
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'pi-prep-package-'));
     const src = join(work, 'src');
-    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO }).toString().split('\0').filter(Boolean);
-    for (const f of files) {
-      if (!existsSync(join(REPO, f))) continue; // deleted in the work tree, not yet committed
-      mkdirSync(dirname(join(src, f)), { recursive: true });
-      cpSync(join(REPO, f), join(src, f));
-    }
+    copySources(src);
     symlinkSync(join(REPO, 'node_modules'), join(src, 'node_modules'));
     const name = execFileSync('npm', ['pack', '--pack-destination', work, ...NPM_FLAGS], { cwd: src }).toString().trim().split('\n').at(-1)!;
     tgz = join(work, name);

@@ -9,6 +9,7 @@ import { until } from '../helpers/until.js';
 import { CLI } from '../helpers/cli.js';
 import { TestHttpServer } from '../helpers/http-server.js';
 import { alpineTarball } from '../helpers/card-inspect.js';
+import { parseEnvelope } from '../helpers/json-contract.js';
 
 const FILE = 'alpine-rpi-3.21.2-aarch64.tar.gz';
 
@@ -30,18 +31,18 @@ describe('signals end a run with the conventional code, one line and the cleanup
     rmSync(work, { recursive: true, force: true });
   });
 
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-    it(`${sig} during alpine-sd's download: exit ${code}, one line, no .part, no scratch directory, no image`, async () => {
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) for (const json of [false, true]) {
+    it(`${sig} during alpine-sd's download${json ? ' with --json' : ''}: exit ${code}, one line${json ? ', the error envelope on stdout' : ''}, no .part, no scratch directory, no image`, async () => {
       const dir = mkdtempSync(join(work, `${sig}-`));
       const [cache, tmp] = [join(dir, 'cache'), join(dir, 'tmp')];
       mkdirSync(tmp);
       const img = join(dir, 'card.img');
-      const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/m`, '--size', '600M'], {
+      const child = spawn(process.execPath, [CLI, 'alpine-sd', img, '--no-ssh', '--hostname', 'pi-t', '--alpine-version', 'latest', '--alpine-mirror', `${server.url}/m`, '--size', '600M', ...(json ? ['--json'] : [])], {
         env: { ...process.env, XDG_CACHE_HOME: cache, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let stderr = '';
+      let [stdout, stderr] = ['', ''];
       child.stderr.on('data', (d) => (stderr += d));
-      child.stdout.resume();
+      child.stdout.on('data', (d) => (stdout += d));
       const exited = new Promise<number | null>((r) => child.on('close', (c, s) => r(c ?? (s ? -1 : null))));
       const alpineCache = join(cache, 'pi-prep', 'alpine');
       const parts = () => (existsSync(alpineCache) ? readdirSync(alpineCache).filter((n) => n.endsWith('.part')) : []);
@@ -50,7 +51,10 @@ describe('signals end a run with the conventional code, one line and the cleanup
       await until(() => parts().length > 0, exited);
       child.kill(sig);
       assert.equal(await exited, code, stderr);
-      assert.equal(stderr, `pi-prep: stopped by ${sig}: temporary files removed; run the same command again to finish\n`);
+      const line = `stopped by ${sig}: temporary files removed; run the same command again to finish`;
+      assert.equal(stderr, `pi-prep: ${line}\n`);
+      if (json) assert.deepEqual(parseEnvelope(stdout, 'alpine-sd').error, { message: line, exitCode: code });
+      else assert.equal(stdout.includes('{'), false, 'no JSON without --json');
       assert.deepEqual(parts(), []);
       assert.deepEqual(readdirSync(tmp), []);
       assert.equal(existsSync(img), false);

@@ -4,6 +4,8 @@ import type { AlpineLayout } from '../../lib/alpine/layout.js';
 import { DISK_PACKAGES, SEED_PACKAGES } from '../../lib/alpine/packages.js';
 
 
+const APK_ADD_IDLE_MS = 30 * 60_000;
+
 /** `apk info -e` prints the installed ones among its arguments. */
 async function missing(ctx: Parameters<Task['check']>[0], pkgs: readonly string[]): Promise<string[]> {
   const res = await ctx.target.run(['apk', 'info', '-e', ...pkgs], { readOnly: true, allowFailure: true });
@@ -22,7 +24,9 @@ export function apkPackagesTask(l: AlpineLayout, pkgs: readonly string[] = [...S
     },
     async apply(ctx) {
       const m = await missing(ctx, pkgs);
-      await withMediaRw(ctx, l, () => ctx.target.run(['apk', 'add', ...m]));
+      // apk prints one line per package, nothing while it fetches one: a large one on a slow link
+      // is quiet for long, so its idle bound is longer than the default (command-bounds.ts).
+      await withMediaRw(ctx, l, () => ctx.target.run(['apk', 'add', ...m], { idleTimeoutMs: APK_ADD_IDLE_MS }));
     },
   };
 }
