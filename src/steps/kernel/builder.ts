@@ -11,6 +11,12 @@ import type { RunResult, Target } from '../../targets/target.js';
  * node's target. Either way every command goes through a recorded target, so a dry run lists the
  * build's commands exactly, marked "on this machine" when they run here.
  */
+/**
+ * A kernel command that prints nothing for this long is hung. `git clone` prints nothing without a
+ * terminal until it is done, and linking vmlinux on a Pi takes minutes: far above the default bound.
+ */
+const KERNEL_IDLE_MS = 60 * 60_000;
+
 export class Builder {
   private fresh = true;
 
@@ -36,7 +42,7 @@ export class Builder {
       lines.push(l);
       if (opts.stream) ctx.log(l);
     } : undefined;
-    const res = await this.on(ctx).run(argv, { allowFailure: true, ...(onLine ? { onLine } : {}) });
+    const res = await this.on(ctx).run(argv, { allowFailure: true, idleTimeoutMs: KERNEL_IDLE_MS, ...(onLine ? { onLine } : {}) });
     // The build log is pi-prep's own record, like --log-file, not a change to the node: it is
     // kept on this machine (where every build runs, natively or not) for commands that ran.
     if (opts.log && !res.planned) {
