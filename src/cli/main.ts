@@ -182,7 +182,7 @@ export function buildProgram(inv: Invocation = { rawArgs: [] }): Command {
     .option('--wifi-ssid <ssid>', 'Wi-Fi network to join on first boot')
     .option('--wifi-psk <passphrase>', 'Wi-Fi passphrase, or @FILE holding it (kept out of the process list)')
     .option('--wifi-country <cc>', 'Wi-Fi regulatory country, e.g. DE')
-    .option('--size <size>', 'size of a new image file', '2G')
+    .option('--size <size>', 'size of a new image file (default 2G; a disk is used whole)')
     .option('--boot-size <size>', 'FAT32 boot partition size', '256M')
     .option('--data-size <size>', 'ext4 data partition size (default: the rest)')
     .option('-y, --yes', 'erase a disk without asking: TARGET must then be the device itself (/dev/sdb, not a link to it)')

@@ -87,6 +87,8 @@ export async function alpineSdCommand(givenArg: string | string[], flags: Alpine
       const card = await resolveCard(target, given, await cardOptions());
       const other = cards.find((c) => c.card.path === card.path);
       if (other) throw new UsageError(`${given} is ${card.path}, given twice in one batch: name each card once`);
+      // A card is used whole: --size sizes a new image file, and a disk cannot be made larger.
+      if (card.kind === 'device' && flags.size !== undefined) throw new UsageError(`--size ${flags.size} is for a new image file, and ${card.path} is a ${formatSize(card.bytes)} disk used whole: drop --size`);
       cards.push({ card, layout: planLayout(card.bytes, bootBytes, dataBytes), hostname: hostnames[i]!, unmount: card.kind === 'device' ? card.verdict.mounts.map((m) => m.mountpoint) : [] });
     }
     // The user's own keys are looked for once the cards passed every safety rule (a refusal comes first).

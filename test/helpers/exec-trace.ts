@@ -123,7 +123,24 @@ export function parseTrace(trace: string): { commands: string[][]; writes: FileW
     .filter((p) => !p.thread && p.parent && p.execs.length > 0 && isNode(owner(p.parent)) && !isNode(p))
     .map((p) => p.execs[0]!);
   // A forked child runs as node until it execs: only calls of processes that are node now count.
-  const writes = fileCalls.filter((c) => isNode(owner(c.proc)) && owner(c.proc).execs.length).flatMap((c) => fileWrite(c.line));
+  // Paths through a directory descriptor (openat(18, "x"), /proc/self/fd/18/x: the writes that
+  // re-check their directory) are named by the directory that descriptor was opened on.
+  const fds = new Map<Proc, Map<number, string>>();
+  const writes = fileCalls.filter((c) => isNode(owner(c.proc)) && owner(c.proc).execs.length).flatMap((c) => {
+    const table = fds.get(owner(c.proc)) ?? new Map<number, string>();
+    fds.set(owner(c.proc), table);
+    const resolve = (p: string, dirfd?: string) => {
+      const viaProc = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(p);
+      if (viaProc && table.has(Number(viaProc[1]))) return table.get(Number(viaProc[1]))! + (viaProc[2] ?? '');
+      if (!p.startsWith('/') && dirfd !== undefined && /^\d+$/.test(dirfd) && table.has(Number(dirfd))) return `${table.get(Number(dirfd))}/${p}`;
+      return p;
+    };
+    const open = /^openat\((AT_FDCWD|\d+), "/.exec(c.line) ?? /^open\(()"/.exec(c.line);
+    const fd = / = (\d+)$/.exec(c.line);
+    if (open && fd) table.set(Number(fd[1]), resolve(strings(c.line)[0] ?? '', open[1]));
+    const dirfds = [...c.line.matchAll(/(?:\(|, )(AT_FDCWD|\d+), "/g)].map((m) => m[1]);
+    return fileWrite(c.line).map((w, i) => ({ ...w, path: resolve(w.path, dirfds[w.op === 'rename-to' ? 1 : i === 0 ? 0 : i]) }));
+  });
   return { commands, writes };
 }
 

@@ -11,13 +11,19 @@ import { parseEnvelope } from './json-contract.js';
  * - PLACEHOLDER: a plan argument written `<...>` (e.g. `<kernelrelease>`, `<read-only loop of the
  *   boot partition>`) stands for what the run learns on the way; inside an argument it matches any
  *   text, as a whole argument it matches one or more arguments (a file list read after extraction).
- * - TEMP: a directory pi-prep makes with mkdtemp (`pi-prep-<name>-XXXXXX`) gets a new random name
- *   each run; such names compare as `pi-prep-<name>-<tmp>`.
+ * - TEMP: a directory pi-prep makes with mkdtemp (`pi-prep-<name>-XXXXXX`), or names at random
+ *   itself (alpine-sd's scratch, `pi-prep-sd-<16 hex>`), is new each run; such names compare as
+ *   `pi-prep-<name>-<tmp>`.
  * - READ: a command that only reads is not an action, so not in the plan. A witnessed command is a
  *   read when the dry run made the same command too, any number of times (the dry run's commands ran
  *   with the filesystem read-only and changed nothing: the read-only tests), e.g. `k0s status`
  *   asked again after `k0s start`; or when its tool documents it as only reading (READS below: a
  *   check the dry run may skip, or a read-back of what this run just wrote or built).
+ * - GLOB and MANIFEST: a planned copy by pattern stands for the copies of the files it covers, and
+ *   the kernel install record's lists of those files are not compared (see below).
+ * - PID, STAMP, SCRATCH (alpine-sd): the scratch directory's pid file holds the run's own pid; a
+ *   card's overlay carries its writing time (its size is the run's); the scratch directory is
+ *   removed when the command ends (it may hold the token), so nothing planned in it is there after.
  * No action is ever dropped: every planned command must be witnessed, in the planned order.
  */
 
@@ -59,8 +65,8 @@ export function reportOf(stdout: string, kind: string): Report {
   throw new Error(`no report in ${stdout}`);
 }
 
-/** TEMP: mkdtemp's six random characters. */
-export const TEMP = /(pi-prep-[a-z0-9-]+?-)[A-Za-z0-9]{6}(?=\/|$)/g;
+/** TEMP: mkdtemp's six random characters, or 16 random hex digits. */
+export const TEMP = /(pi-prep-[a-z0-9-]+?-)(?:[0-9a-f]{16}|[A-Za-z0-9]{6})(?=[/"'`\s]|$)/g;
 export const untemp = (s: string) => s.replace(TEMP, '$1<tmp>');
 
 /** Where a witnessed command ran and its argv there. */
@@ -198,11 +204,38 @@ const under = (planned: string, real: string) => new RegExp(`^${body(planned.rep
  */
 const many = (a: PlanAction) => a.kind === 'put' && /[*<]|\/$/.test(`${a.from ?? ''} ${a.path ?? ''}`);
 
+/**
+ * MANIFEST: the kernel install record (`kernel-install.json`) lists the boot files the build made,
+ * which a dry run names by placeholders: its list entries (and so its size) are not compared, every
+ * other line is.
+ */
+const isManifest = (a: PlanAction) => a.kind === 'write' && /\/kernel-install\.json$/.test(a.path ?? '');
+const manifestLines = (diff: unknown[]) => diff.map(String).filter((l) => !/^[+-] {5}"/.test(l) && !/^[+-] {3}\],?$/.test(l)).map((l) => l.replace(/\[\],?$/, '['));
+/** PID: alpine-sd's scratch directory holds the pid of the run that made it (for the sweep of a killed run's). */
+const isPidFile = (a: PlanAction) => a.kind === 'write' && /\/pi-prep-sd-<tmp>\/pid$/.test(a.path ?? '');
+/** STAMP: a card's overlay carries the time it was written (the first boot's clock check), so its bytes are the run's own. */
+const isStamped = (a: PlanAction) => a.kind === 'write' && /\.apkovl\.tar\.gz$/.test(a.path ?? '');
+
+/**
+ * A --json plan with what PID and STAMP let differ between two runs taken out (the pid file's
+ * contents, a card overlay's size), for comparing two dry runs' plans as text.
+ */
+export function withoutRunValues(stdout: string): string {
+  return stdout.replace(/("path": "[^"]*\/pi-prep-sd-[^"/]*\/pid",\s*"bytes": )\d+(,\s*"diff": \[\s*)"\+ \d+"/g, '$1<pid>$2"+ <pid>"')
+    .replace(/("path": "[^"]*\.apkovl\.tar\.gz",\s*"bytes": )\d+/g, '$1<stamped>');
+}
+
 function matches(p: PlanAction & { task: string }, r: PlanAction & { task: string }): boolean {
   if (p.kind !== r.kind || p.task !== r.task) return false;
+  const manifest = isManifest(p);
   for (const k of new Set([...Object.keys(p), ...Object.keys(r)]) as Set<keyof typeof p>) {
-    const a = p[k];
-    const b = r[k];
+    let a = p[k];
+    let b = r[k];
+    // GLOB: whether each file a pattern covers replaces one (and is backed up) is the run's to find.
+    if (k === 'backup' && many(p)) continue;
+    if ((manifest || isStamped(p) || isPidFile(p)) && k === 'bytes') continue;
+    if (isPidFile(p) && k === 'diff') continue;
+    if (manifest && Array.isArray(a) && Array.isArray(b)) [a, b] = [manifestLines(a), manifestLines(b)];
     if (typeof a === 'string' && typeof b === 'string') {
       if (!(many(p) && (k === 'path' || k === 'from') ? under(a, b) : like(a, b))) return false;
     } else if (Array.isArray(a) && Array.isArray(b)) {
@@ -255,6 +288,8 @@ export function unmetWrites(plan: Report, hostPath: (a: PlanAction) => string | 
     }
     // A copy into a directory (GLOB) is checked file by file against the run's report instead.
     if (!['write', 'put', 'mkdir', 'chmod', 'remove'].includes(a.kind) || !a.path || /[<*]|\/$/.test(a.path)) continue;
+    // SCRATCH: alpine-sd's scratch directory is gone once the command ends.
+    if (/\/pi-prep-sd-[0-9a-f]{16}(\/|$)/.test(a.path)) continue;
     const p = hostPath(a);
     if (p) last.set(p, a);
   }
@@ -269,7 +304,7 @@ export function unmetWrites(plan: Report, hostPath: (a: PlanAction) => string | 
     if (!s) bad.push(`${a.path}: planned (${a.kind}), not there`);
     else if (a.kind === 'mkdir' && !s.isDirectory()) bad.push(`${a.path}: planned a directory, is not`);
     else if (a.mode && a.mode !== mode) bad.push(`${a.path}: planned mode ${a.mode}, has ${mode}`);
-    else if (a.kind === 'write' && a.bytes !== undefined && s.size !== a.bytes && !a.diff?.some((l) => /<[^<>]+>/.test(l))) bad.push(`${a.path}: planned ${a.bytes} bytes, has ${s.size}`);
+    else if (a.kind === 'write' && a.bytes !== undefined && s.size !== a.bytes && !isManifest(a) && !a.diff?.some((l) => /<[^<>]+>/.test(l))) bad.push(`${a.path}: planned ${a.bytes} bytes, has ${s.size}`);
   }
   return bad;
 }

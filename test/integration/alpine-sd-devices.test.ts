@@ -71,6 +71,23 @@ describe('pi-prep alpine-sd on loop devices and against bad targets', () => {
     assert.equal(sha256(img), before, 'a refused run changed the device');
   });
 
+  it('sizes that do not fit the card are refused before anything is written (exit 2, one line)', async () => {
+    const img = join(work, 'small.img');
+    sh('truncate', ['-s', '600M', img]);
+    const dev = attach(img);
+    const before = sha256(img);
+    for (const [flags, why] of [
+      [['--size', '4G'], new RegExp(`^pi-prep: --size 4G is for a new image file, and ${dev} is a 600M disk used whole: drop --size\n$`)],
+      [['--size', '600M'], /--size 600M is for a new image file/],
+      [['--data-size', '1G'], /^pi-prep: 600M is too small for a 256M boot partition and a 1G data partition: use a card \(or --size\) of at least 1\.3G, or a smaller --boot-size\/--data-size\n$/],
+    ] as const) {
+      const r = await runCli(['alpine-sd', dev, '--no-ssh', '--loop', '--yes', '--tarball', tarball, '--hostname', 'sized', ...flags]);
+      assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, why);
+    }
+    assert.equal(sha256(img), before, 'a refused run changed the device');
+  });
+
   it('refuses (exit 3, dry run) every real disk of this machine', async () => {
     const disks = realDisks();
     assert.ok(disks.length > 0, 'lsblk lists no disk');

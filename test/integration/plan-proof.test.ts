@@ -21,7 +21,7 @@ import { runCliReadOnly } from '../helpers/readonly-ns.js';
 import { runCliTraced, type FileWrite, type TracedRun } from '../helpers/exec-trace.js';
 import { fsState, stateDiff } from '../helpers/fs-state.js';
 import {
-  inRoot, planAgainstRun, reportOf, unplannedWrites, untemp, type PlanAction, type Report,
+  inRoot, planAgainstRun, reportOf, unplannedWrites, untemp, withoutRunValues, type PlanAction, type Report,
 } from '../helpers/plan-witness.js';
 
 /**
@@ -129,7 +129,7 @@ function proveRecipe(name: string, p: Proof): void {
     assert.equal(state(), before, `the dry run (read-only namespace) changed:\n${stateDiff(before, state())}`);
     assert.deepEqual(scratchEntries(), entriesBefore, "the dry run (read-only namespace) left nothing in the node's /tmp");
     assert.equal(ro.code, dry.code, `read-only namespace: exit ${ro.code}, outside ${dry.code}:\n${ro.stderr}${ro.stdout.slice(-2000)}`);
-    assert.equal(untimed(untemp(ro.stdout)), untimed(untemp(dry.stdout)), 'the same plan inside the read-only namespace');
+    assert.equal(withoutRunValues(untimed(untemp(ro.stdout))), withoutRunValues(untimed(untemp(dry.stdout))), 'the same plan inside the read-only namespace');
     assert.equal(untemp(ro.stderr), untemp(dry.stderr), 'the same messages');
     // The stand-ins' own logs: a dry run asks them nothing that changes (they log every call).
     const after = witnessed();

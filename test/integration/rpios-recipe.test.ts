@@ -113,7 +113,7 @@ describe('pi-prep rpios --root on Pi 4 and Pi 5 roots (arm64 chroot)', () => {
       `on this machine: run \`${make} -j3 Image.gz modules dtbs\``,
       `on this machine: run \`${make} INSTALL_MOD_PATH=${dir}/pi-prep-modules modules_install\``,
       `copy ${dir}/arch/arm64/boot/Image.gz to /boot/firmware/kernel_2712-k0s.img`,
-      `copy ${dir}/arch/arm64/boot/dts/broadcom/*.dtb to /boot/firmware/ (mode 0644) (backup kept)`,
+      `copy ${dir}/arch/arm64/boot/dts/broadcom/*.dtb to /boot/firmware/ (mode 0644)`,
       'write /boot/firmware/config.txt (',
       '+ kernel=kernel_2712-k0s.img',
       '+ auto_initramfs=0',

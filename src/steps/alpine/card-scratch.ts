@@ -111,8 +111,11 @@ export function bootScratchTask(s: SharedPlan, src: TarballSource, state: (ctx: 
       // names), uncompressed, on stdin; the read-back compares every file with the SHA-256 taken then.
       const tar = await ctx.local.run(['tar', '-x', '-f', '-', '-C', p.boot, '--no-same-owner', '--no-same-permissions'], { input: contents?.raw ?? Buffer.alloc(0), allowFailure: true });
       if (tar.exitCode !== 0) throw await extractError(ctx, tar.stderr, p.boot, src.path);
-      await ctx.local.writeFile(join(p.boot, 'cmdline.txt'), boot.cmdline);
-      await ctx.local.writeFile(join(p.boot, 'usercfg.txt'), boot.usercfg);
+      // pi-prep's own versions replace the tarball's whole (their text is in the plan, from scratch).
+      for (const [name, text] of [['cmdline.txt', boot.cmdline], ['usercfg.txt', boot.usercfg]] as const) {
+        await ctx.local.remove(join(p.boot, name));
+        await ctx.local.writeFile(join(p.boot, name), text);
+      }
       await ctx.local.mkdir(join(p.boot, 'cache'), 0o755);
       await ctx.local.writeFile(`${p.stamp}-boot`, '');
     },

@@ -37,14 +37,16 @@ export async function verifyBootFiles(path: string, l: CardLayout, expected: Man
 export async function fsckBoth(ctx: RunContext, path: string, l: CardLayout): Promise<void> {
   const t = ctx.target;
   // A dry run records the attach and gets no device name back: the plan names the loop by its role.
-  const loop = (await t.run(loopArgv(path, l))).stdout.trim();
-  const forget = loop ? onInterrupt(() => t.run(['losetup', '--detach', loop]).then(() => undefined)) : () => undefined;
+  // A planned attach (a dry run) names no device: the plan names the loop by its role.
+  const attach = await t.run(loopArgv(path, l));
+  const loop = attach.planned ? '<read-only loop of the boot partition>' : attach.stdout.trim();
+  const forget = attach.planned ? () => undefined : onInterrupt(() => t.run(['losetup', '--detach', loop]).then(() => undefined));
   try {
-    const fat = await t.run(['fsck.vfat', '-n', loop || '<read-only loop of the boot partition>'], { allowFailure: true });
+    const fat = await t.run(['fsck.vfat', '-n', loop], { allowFailure: true });
     if (fat.exitCode !== 0) throw new TaskFailedError(`fsck.vfat -n found errors on the boot filesystem of ${path}: ${lastLine(fat.stdout)}`);
     if (fat.stdout) ctx.log(`fsck.vfat: ${lastLine(fat.stdout)}`);
   } finally {
-    if (loop) await t.run(['losetup', '--detach', loop]);
+    await t.run(['losetup', '--detach', loop]);
     forget();
   }
   const ext = await t.run(e2fsckArgv(path, l), { allowFailure: true });

@@ -42,6 +42,11 @@ export function installTask(state: KernelState): Task {
       const added = new Set(prev?.added ?? []);
       const replaced = new Set(prev?.replaced ?? []);
       for (const [, to] of real) if (!added.has(to) && !replaced.has(to)) ((await t.stat(to)) ? replaced : added).add(to);
+      // What a planned build's patterns stand for is listed by the real run: the plan says so.
+      if (real.length < boot.length) {
+        added.add(`<each DTB and overlay new to ${p.bootDir}>`);
+        replaced.add(`<each DTB and overlay it replaces in ${p.bootDir}>`);
+      }
       const manifest: KernelManifest = {
         release, image: p.image, bootDir: p.bootDir, added: [...added], replaced: [...replaced], modulesDir,
         configTxt: `${p.bootDir}/config.txt`, ...(prev?.configTxtSha256 ? { configTxtSha256: prev.configTxtSha256 } : {}),
@@ -51,12 +56,11 @@ export function installTask(state: KernelState): Task {
       const modsHere = join(stage, 'lib/modules', release);
       // A planned build made no modules yet: the plan names the directory they come from.
       const mods = staged.planned ? [] : await walk(tree, modsHere);
-      if (staged.planned) await t.putFile(modsHere, modulesDir);
+      if (staged.planned) await t.putFile(modsHere, modulesDir, { mode: 0o644 });
       for (const m of mods) await t.putFile(join(modsHere, m), join(modulesDir, m), { mode: 0o644 });
       await t.putFile(join(p.dir, '.config'), `${modulesDir}/config`, { mode: 0o644 });
       ctx.log(`${mods.length} module files in ${modulesDir}`);
-      // Each file a pattern stands for is backed up when it replaces one.
-      for (const [from, to] of boot) await t.putFile(from, to, { mode: 0o644, backup: replaced.has(to) || from.includes('*') });
+      for (const [from, to] of boot) await t.putFile(from, to, { mode: 0o644, backup: replaced.has(to) });
       ctx.log(`${boot.length} boot files in ${p.bootDir}; record in ${MANIFEST}`);
       state.changed.push(`kernel ${release}`);
     },
