@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { CLI, type CliResult } from './cli.js';
+import { CLI, runProcess, testCacheEnv, type CliResult } from './cli.js';
 
 /**
  * A witness of the commands a pi-prep run starts that does not go through pi-prep's own recorder:
@@ -35,28 +34,8 @@ export function runCliTraced(args: string[], opts: { env?: Record<string, string
   const out = join(dir, 'trace');
   const calls = `trace=execve,clone,clone3,fork,vfork${opts.files ? `,${FILE_CALLS}` : ''}`;
   const strace = ['-f', '--seccomp-bpf', '-q', '-e', calls, '-e', 'signal=none', '-s', '1000000', '-o', out];
-  return new Promise((resolve, reject) => {
-    const child = spawn('strace', [...strace, process.execPath, CLI, ...args], {
-      env: { ...process.env, XDG_CACHE_HOME: process.env.PI_PREP_TEST_CACHE ?? '/tmp/pi-prep-test-cache', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      try {
-        const trace = readFileSync(out, 'utf8');
-        resolve({ code: code ?? -1, stdout, stderr, ...parseTrace(trace) });
-      } catch (err) {
-        reject(err);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
-    child.stdin.end('');
-  });
+  const run = runProcess('strace', [...strace, process.execPath, CLI, ...args], { env: { ...testCacheEnv(), ...opts.env } });
+  return run.then((r) => ({ ...r, ...parseTrace(readFileSync(out, 'utf8')) })).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** One process (or thread) from its fork to its exit: a pid is reused once its process exited. */

@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { CLI, type CliResult } from './cli.js';
+import { CLI, runProcess, testCacheEnv, type CliResult } from './cli.js';
 
 /**
  * Inside a private mount namespace (unshare --mount --propagation private): every writable mount
@@ -32,24 +31,15 @@ const SETUP = [
  */
 export function runReadOnly(writable: string[], argv: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<CliResult> {
   for (const w of writable) if (!w.startsWith('/') || /\s/.test(w)) throw new Error(`readonly-ns: ${w} is not an absolute path without spaces`);
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'readonly-ns', ...argv], {
-      env: { ...process.env, ...opts.env, RO_NS_KEEP: writable.join('\n') },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
+  return runProcess('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'readonly-ns', ...argv], {
+    env: { ...opts.env, RO_NS_KEEP: writable.join('\n') },
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
   });
 }
 
 /** The built CLI in the read-only namespace, with runCli's environment (XDG_CACHE_HOME unless given). */
 export function runCliReadOnly(writable: string[], args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
   return runReadOnly(writable, [process.execPath, CLI, ...args], {
-    env: { XDG_CACHE_HOME: process.env.PI_PREP_TEST_CACHE ?? '/tmp/pi-prep-test-cache', ...opts.env },
+    env: { ...testCacheEnv(), ...opts.env },
   });
 }
