@@ -78,13 +78,15 @@ export class SshConnection {
 
   async close(): Promise<void> {
     const [dir, socketDir] = [this.dir, this.socketDir];
-    this.socketDir = undefined;
     this.ready = undefined;
     this.first = undefined;
-    open.delete(this);
+    // The connection stays known to the exit hook until both are gone: a signal's exit may come
+    // while this waits, and closeSync then finishes the job (both steps may safely run twice).
     if (socketDir) await execa('ssh', [...this.sshArgs(socketDir), '-O', 'exit', '--', this.opts.host], { reject: false, stdin: 'ignore' });
-    this.dir = undefined;
     if (dir) await rm(dir, { recursive: true, force: true });
+    if (this.socketDir === socketDir) this.socketDir = undefined;
+    if (this.dir === dir) this.dir = undefined;
+    open.delete(this);
   }
 
   /** At process exit, for a run that ended without close() (an error before the recipe ran). */
